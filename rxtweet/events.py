@@ -1,0 +1,119 @@
+"""Lifecycle events of a stream: what happened to the connection, as values.
+
+A stream's ``.events`` Observable emits these in order. Each maps onto one tweepy hook, so
+the tweepy-compatible face is a thin subscriber that dispatches on the event's type:
+
+=====================  ============================  ===============================
+event                  tweepy hook                   when
+=====================  ============================  ===============================
+:class:`Connected`     ``on_connect()``              a connection answered 200
+:class:`KeepAlive`     ``on_keep_alive()``           an empty line (``\\r\\n``) arrived
+:class:`Closed`        ``on_closed(response)``       the server ended the stream cleanly
+:class:`ConnectionFailed` ``on_connection_error()``  the network failed (incl. stalls)
+:class:`RequestFailed` ``on_request_error(status)``  the server answered non-200
+:class:`Reconnecting`  (none; logged)                a reconnect is scheduled
+:class:`MalformedMessage` (none; logged)             a line could not be parsed
+:class:`Errored`       ``on_exception(exception)``   terminal: the stream failed
+:class:`Disconnected`  ``on_disconnect()``           terminal: always last, exactly once
+=====================  ============================  ===============================
+
+A stream's ``on_error`` corresponds to :class:`Errored` and its ``on_completed`` to
+:class:`Disconnected` (which also follows :class:`Errored`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from .http import RateLimit
+
+__all__ = [
+    "Closed",
+    "ConnectionFailed",
+    "Connected",
+    "Disconnected",
+    "Errored",
+    "KeepAlive",
+    "MalformedMessage",
+    "Reconnecting",
+    "RequestFailed",
+    "StreamEvent",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class StreamEvent:
+    """Base class of every lifecycle event."""
+
+
+@dataclass(frozen=True, slots=True)
+class Connected(StreamEvent):
+    """A connection attempt was answered with HTTP 200 and the body is about to be read."""
+
+    status_code: int = 200
+    headers: dict[str, str] = field(default_factory=dict, repr=False)
+    rate_limit: RateLimit | None = None
+    response: Any = field(default=None, repr=False, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class KeepAlive(StreamEvent):
+    """An empty line arrived: the server's heartbeat."""
+
+
+@dataclass(frozen=True, slots=True)
+class Closed(StreamEvent):
+    """The server ended the response cleanly (the terminating chunk arrived)."""
+
+    response: Any = field(default=None, repr=False, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionFailed(StreamEvent):
+    """The network failed (refused, reset, TLS, cut mid-body, stall)."""
+
+    exception: BaseException
+
+
+@dataclass(frozen=True, slots=True)
+class RequestFailed(StreamEvent):
+    """The server answered with a status other than 200."""
+
+    status_code: int
+    body: Any = None
+    exception: BaseException | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Reconnecting(StreamEvent):
+    """A reconnect is scheduled: attempt number ``attempt`` after ``delay`` seconds."""
+
+    attempt: int
+    delay: float
+    cause: BaseException | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MalformedMessage(StreamEvent):
+    """A line could not be turned into a message; it was dropped and counted."""
+
+    raw: bytes
+    reason: str
+
+    def __repr__(self) -> str:
+        preview = self.raw[:60]
+        more = "..." if len(self.raw) > 60 else ""
+        return f"MalformedMessage(reason={self.reason!r}, raw={preview!r}{more})"
+
+
+@dataclass(frozen=True, slots=True)
+class Errored(StreamEvent):
+    """Terminal: the stream ended with ``exception`` (retries exhausted, fatal status, user code)."""
+
+    exception: BaseException
+
+
+@dataclass(frozen=True, slots=True)
+class Disconnected(StreamEvent):
+    """Terminal: the stream is over. Always the last event, exactly once."""
