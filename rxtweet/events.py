@@ -30,8 +30,8 @@ from .http import RateLimit
 
 __all__ = [
     "Closed",
-    "ConnectionFailed",
     "Connected",
+    "ConnectionFailed",
     "Disconnected",
     "Errored",
     "KeepAlive",
@@ -109,7 +109,7 @@ class MalformedMessage(StreamEvent):
 
 @dataclass(frozen=True, slots=True)
 class Errored(StreamEvent):
-    """Terminal: the stream ended with ``exception`` (retries exhausted, fatal status, user code)."""
+    """Terminal: the stream ended with ``exception`` (retries exhausted, fatal status, bug)."""
 
     exception: BaseException
 

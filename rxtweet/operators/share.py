@@ -1,0 +1,152 @@
+"""``share_connection``: one upstream subscription for many subscribers, fresh after it ends.
+
+RxPY's ``share()`` is ``publish()`` + ``ref_count()`` over one Subject that never resets: once
+the source has completed or failed, a new subscriber gets only that terminal notification.
+For a stream connection the useful behaviour is RxJS 7's ``share()``: the first subscriber
+opens the connection, the last one to leave closes it, and after the source ends (or
+everyone left) the next subscriber opens a fresh one.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Generic, TypeVar
+
+from reactivex import Observable, abc
+from reactivex.disposable import Disposable, SingleAssignmentDisposable
+from reactivex.subject import Subject
+
+__all__ = ["SharedConnection", "share_connection"]
+
+_T = TypeVar("_T")
+
+
+class SharedConnection(Generic[_T]):
+    """Reference-counted sharing of one subscription to ``source``.
+
+    ::
+
+        source:     --a--b--c--d--|
+        share:      ^ first subscriber connects
+        sub 1:      --a--b--c--d--|
+        sub 2:            --c--d--|          (late subscribers miss earlier items)
+        sub 3 (after the end):      ^ opens a fresh subscription to source
+
+    Use :meth:`hold` to attach several subscribers before the subscription opens, so that
+    none misses an item.
+    """
+
+    def __init__(self, source: Observable[_T]) -> None:
+        self._source = source
+        self._lock = threading.Lock()
+        self._subject: Subject[_T] | None = None
+        self._connection: SingleAssignmentDisposable | None = None
+        self._count = 0
+        self._holds = 0
+
+    @property
+    def observable(self) -> Observable[_T]:
+        """The shared observable: subscribe to it any number of times."""
+        return Observable(self._subscribe)
+
+    @property
+    def connected(self) -> bool:
+        """Whether the upstream subscription is open now."""
+        with self._lock:
+            return self._connection is not None
+
+    @property
+    def subscribers(self) -> int:
+        """How many subscribers share the current subscription."""
+        with self._lock:
+            return self._count
+
+    @contextmanager
+    def hold(self) -> Iterator[None]:
+        """Delay connecting until the block ends; subscribers made inside it all see item one.
+
+        >>> shared = SharedConnection(reactivex.of(1, 2))          # doctest: +SKIP
+        >>> with shared.hold():                                     # doctest: +SKIP
+        ...     shared.observable.subscribe(print)
+        ...     shared.observable.subscribe(print)
+        """
+        with self._lock:
+            self._holds += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._holds -= 1
+                subject = self._claim_connection()
+            if subject is not None:
+                self._connect(subject)
+
+    def _subscribe(
+        self, observer: abc.ObserverBase[_T], scheduler: abc.SchedulerBase | None = None
+    ) -> abc.DisposableBase:
+        with self._lock:
+            if self._subject is None:
+                self._subject = Subject()
+            subject = self._subject
+            self._count += 1
+            inner = subject.subscribe(observer, scheduler=scheduler)
+            to_connect = self._claim_connection()
+        if to_connect is not None:
+            self._connect(to_connect)
+
+        def dispose() -> None:
+            inner.dispose()
+            with self._lock:
+                if subject is not self._subject:
+                    return  # that share already ended; a newer one is not ours to count
+                self._count -= 1
+                if self._count > 0:
+                    return
+                connection = self._connection
+                self._connection = None
+                self._subject = None
+            if connection is not None:
+                connection.dispose()
+
+        return Disposable(dispose)
+
+    def _claim_connection(self) -> Subject[_T] | None:
+        """Under the lock: reserve the right to connect, if a connection is due now."""
+        if self._subject is None or self._connection is not None or self._holds or not self._count:
+            return None
+        self._connection = SingleAssignmentDisposable()
+        return self._subject
+
+    def _connect(self, subject: Subject[_T]) -> None:
+        with self._lock:
+            connection = self._connection if subject is self._subject else None
+        if connection is None:
+            return
+
+        def reset() -> None:
+            # Before the terminal notification reaches subscribers, so that one of them
+            # resubscribing from its handler gets a fresh connection, not this dead one.
+            with self._lock:
+                if self._subject is subject:
+                    self._subject = None
+                    self._connection = None
+                    self._count = 0
+
+        def on_error(error: Exception) -> None:
+            reset()
+            subject.on_error(error)
+
+        def on_completed() -> None:
+            reset()
+            subject.on_completed()
+
+        connection.disposable = self._source.subscribe(
+            subject.on_next, on_error, on_completed
+        )
+
+
+def share_connection(source: Observable[_T]) -> SharedConnection[_T]:
+    """Wrap ``source`` in a :class:`SharedConnection` (see there)."""
+    return SharedConnection(source)

@@ -1,0 +1,484 @@
+"""Where an HTTP connection becomes a cold Observable of lines.
+
+:func:`lines` is the only thing the rest of rxtweet needs from the network::
+
+    lines(StreamRequest("GET", url, headers=...))  ->  Observable[bytes]
+
+Each subscription performs one HTTP request and emits every complete line of the body as
+``bytes`` (without its ``\\r\\n``); a keep-alive is emitted as ``b""``. The observable
+completes when the server ends the response cleanly and errors otherwise:
+
+* a status other than 200 -> an :class:`~rxtweet.errors.HTTPException` subclass;
+* a network failure (refused, reset, TLS, a body cut before its end) ->
+  :class:`~rxtweet.errors.StreamConnectionError`;
+* no byte for ``stall_timeout`` seconds -> :class:`~rxtweet.errors.StallError`.
+
+Reconnecting is not done here: it is the ``reconnecting`` operator's job, applied over this
+cold observable, so each retry is simply a new subscription.
+
+Threads. The read loop blocks, so each subscription runs it on a dedicated thread (or on a
+scheduler the caller passes); ``subscribe()`` returns at once and ``.run()`` blocks. Only that
+thread calls the observer, so ``on_next`` is never entered concurrently. Disposing shuts the
+socket down (``shutdown(SHUT_RDWR)``, which wakes a blocked ``recv`` at once, unlike
+``Response.close()`` from another thread, which hangs: urllib3 issue 2868); the reader then
+closes the response itself and exits without emitting anything more.
+
+Speed. For the common case (HTTP/1.1 chunked, identity or gzip) the body is read straight
+from the connection's buffered socket file with ``read1``: one call returns whatever has
+arrived, up to ``chunk_size`` bytes, so a line is emitted as soon as its last byte is in, and
+a burst is taken in large reads. :mod:`rxtweet.framing` then undoes the chunking and splits
+lines. Other responses go through urllib3's public ``read1``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import io
+import itertools
+import logging
+import socket
+import threading
+import zlib
+from collections.abc import Callable, Iterator
+from typing import Any, cast
+
+import requests
+import requests.adapters
+import urllib3.connection
+import urllib3.connectionpool
+from reactivex import Observable, abc
+from reactivex.disposable import Disposable
+
+from . import __version__
+from .errors import HTTPException, StallError, StreamConnectionError
+from .framing import ChunkedDecoder, ChunkedEncodingError, LineSplitter
+from .http import StreamRequest
+
+__all__ = ["DEFAULT_CHUNK_SIZE", "CancellableAdapter", "lines", "new_session"]
+
+log = logging.getLogger("rxtweet.transport")
+
+#: Bytes asked of the socket per read. A read returns as soon as *any* data is there, so
+#: this bounds a burst's read size, not the latency.
+DEFAULT_CHUNK_SIZE = 64 * 1024
+USER_AGENT = f"rxtweet/{__version__} python-requests/{requests.__version__}"
+
+_reader_ids = itertools.count(1)
+
+#: What a failing read raises, below the requests layer.
+_READ_ERRORS = (OSError, http.client.HTTPException, urllib3.exceptions.HTTPError)
+
+
+# --- cancellation: reaching a socket that another thread is blocked on ----------------------
+
+
+class _Cancellation:
+    """Shared by a reader thread and its disposable: the flag and the socket to shut down."""
+
+    __slots__ = ("_lock", "_sock", "cancelled")
+
+    def __init__(self) -> None:
+        self.cancelled = False
+        self._sock: socket.socket | None = None
+        self._lock = threading.Lock()
+
+    def attach(self, sock: socket.socket | None) -> None:
+        if sock is None:
+            return
+        with self._lock:
+            self._sock = sock
+            if not self.cancelled:
+                return
+        _shutdown(sock)
+
+    def cancel(self) -> None:
+        with self._lock:
+            if self.cancelled:
+                return
+            self.cancelled = True
+            sock = self._sock
+        if sock is not None:
+            _shutdown(sock)
+
+
+def _shutdown(sock: socket.socket) -> None:
+    # The base-class method: on an SSLSocket it shuts the TCP socket down without touching
+    # the SSL object that the reader thread is using.
+    with contextlib.suppress(OSError):  # already closed or never connected: nothing to wake
+        socket.socket.shutdown(sock, socket.SHUT_RDWR)
+
+
+_current = threading.local()
+
+
+def _attach_current(sock: socket.socket | None) -> None:
+    cancellation: _Cancellation | None = getattr(_current, "cancellation", None)
+    if cancellation is not None:
+        cancellation.attach(sock)
+
+
+class _TrackedHTTPConnection(urllib3.connection.HTTPConnection):
+    def connect(self) -> None:
+        super().connect()
+        _attach_current(self.sock)
+
+    def request(self, *args: Any, **kwargs: Any) -> None:
+        _attach_current(self.sock)  # a pooled connection is reused without connect()
+        super().request(*args, **kwargs)
+
+
+class _TrackedHTTPSConnection(urllib3.connection.HTTPSConnection):
+    def connect(self) -> None:
+        super().connect()
+        _attach_current(self.sock)
+
+    def request(self, *args: Any, **kwargs: Any) -> None:
+        _attach_current(self.sock)
+        super().request(*args, **kwargs)
+
+
+class _TrackedHTTPPool(urllib3.connectionpool.HTTPConnectionPool):
+    ConnectionCls = _TrackedHTTPConnection
+
+
+class _TrackedHTTPSPool(urllib3.connectionpool.HTTPSConnectionPool):
+    ConnectionCls = _TrackedHTTPSConnection
+
+
+_TRACKED_POOLS = {"http": _TrackedHTTPPool, "https": _TrackedHTTPSPool}
+
+
+class CancellableAdapter(requests.adapters.HTTPAdapter):
+    """A ``requests`` adapter whose sockets a disposal can reach before the headers arrive.
+
+    :func:`new_session` mounts it. If you pass your own ``requests.Session`` to :func:`lines`
+    (for proxies, certificates, retries of your own), mount it too::
+
+        session.mount("https://", CancellableAdapter())
+
+    Without it, disposal is still prompt once the response headers have arrived; while the
+    request is waiting for them it can take up to the read timeout.
+    """
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = _TRACKED_POOLS
+
+    def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
+        manager = super().proxy_manager_for(proxy, **proxy_kwargs)
+        if not proxy.lower().startswith("socks"):
+            manager.pool_classes_by_scheme = _TRACKED_POOLS
+        return manager
+
+
+def new_session() -> requests.Session:
+    """A ``requests.Session`` with :class:`CancellableAdapter` mounted for http and https."""
+    session = requests.Session()
+    adapter = CancellableAdapter()
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    return session
+
+
+# --- the observable -------------------------------------------------------------------------
+
+
+def lines(
+    request: StreamRequest,
+    *,
+    session: requests.Session | None = None,
+    stall_timeout: float = 90.0,
+    connect_timeout: float = 10.0,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+    max_line: int = 64 * 1024 * 1024,
+    scheduler: abc.SchedulerBase | None = None,
+    on_response: Callable[[requests.Response], None] | None = None,
+) -> Observable[bytes]:
+    """A cold Observable of the lines of one streaming HTTP response per subscription.
+
+    ::
+
+        subscribe   ──connect──> 200 ──"a"──"b"──""──"c"──|        clean end of the body
+        subscribe   ──connect──> 503 ──X TwitterServerError
+        subscribe   ──connect──> 200 ──"a"── (cut) X StreamConnectionError
+        subscribe   ──connect──> 200 ──"a"── (silence for stall_timeout) X StallError
+
+    Args:
+        request: what to ask for (method, url, params, headers, body, auth, proxies, verify).
+        session: a ``requests.Session`` to use; by default each subscription makes its own
+            (see :class:`CancellableAdapter` when passing yours).
+        stall_timeout: seconds without a single byte (keep-alives count) before the
+            connection is given up as stalled. X sends a keep-alive every 20 s on v2 (use
+            about 21 s) and every 30 s on v1.1 (use 90 s).
+        connect_timeout: seconds allowed for the TCP (and TLS) connect.
+        chunk_size: the most bytes taken from the socket in one read.
+        max_line: a longer line is dropped (logged and counted), never buffered further.
+        scheduler: where to run the read loop; by default a dedicated thread per
+            subscription. A pool scheduler works but ties up one of its threads per stream.
+        on_response: called on the reader thread with the ``requests.Response`` once the
+            status is 200, before the first line (the lifecycle's "connected" event). An
+            exception it raises ends the subscription with that exception.
+
+    Returns:
+        ``Observable[bytes]``: each subscription is one connection.
+    """
+    if stall_timeout <= 0 or connect_timeout <= 0:
+        raise ValueError("stall_timeout and connect_timeout must be positive")
+    if chunk_size < 1:
+        raise ValueError("chunk_size must be positive")
+
+    def subscribe(
+        observer: abc.ObserverBase[bytes], _: abc.SchedulerBase | None = None
+    ) -> abc.DisposableBase:
+        cancellation = _Cancellation()
+        reader = _Reader(
+            request,
+            observer,
+            cancellation,
+            session=session,
+            stall_timeout=stall_timeout,
+            connect_timeout=connect_timeout,
+            chunk_size=chunk_size,
+            max_line=max_line,
+            on_response=on_response,
+        )
+        if scheduler is not None:
+            scheduled = scheduler.schedule(lambda _s, _st: reader.run())
+
+            def dispose_scheduled() -> None:
+                cancellation.cancel()
+                scheduled.dispose()
+
+            return Disposable(dispose_scheduled)
+
+        thread = threading.Thread(
+            target=reader.run, name=f"rxtweet-reader-{next(_reader_ids)}", daemon=True
+        )
+        thread.start()
+        return Disposable(cancellation.cancel)
+
+    return Observable(subscribe)
+
+
+class _Reader:
+    """One connection: request, check the status, read, split, emit. Runs on one thread."""
+
+    def __init__(
+        self,
+        request: StreamRequest,
+        observer: abc.ObserverBase[bytes],
+        cancellation: _Cancellation,
+        *,
+        session: requests.Session | None,
+        stall_timeout: float,
+        connect_timeout: float,
+        chunk_size: int,
+        max_line: int,
+        on_response: Callable[[requests.Response], None] | None,
+    ) -> None:
+        self.request = request
+        self.observer = observer
+        self.cancellation = cancellation
+        self.session = session
+        self.stall_timeout = stall_timeout
+        self.connect_timeout = connect_timeout
+        self.chunk_size = chunk_size
+        self.max_line = max_line
+        self.on_response = on_response
+        self.request_line = f"{request.method} {_path_of(request.url)}"
+
+    def run(self) -> None:
+        try:
+            self._run()
+        except Exception as exc:  # noqa: BLE001 - a reader must report, never die quietly
+            # Network and HTTP failures arrive here already typed; anything else was raised
+            # by downstream code (an observer, a hook) and goes back through on_error as is,
+            # so that the reconnect policy can tell it apart and end the stream.
+            if self.cancellation.cancelled:
+                return
+            try:
+                self.observer.on_error(exc)
+            except Exception:
+                log.exception("unhandled error in a stream with no on_error handler")
+
+    def _run(self) -> None:
+        if self.cancellation.cancelled:
+            return
+        own_session = self.session is None
+        session = new_session() if own_session else cast(requests.Session, self.session)
+        response: requests.Response | None = None
+        try:
+            response = self._connect(session)
+            if response is None:
+                return  # cancelled while connecting
+            if response.status_code != 200:
+                error = HTTPException.from_response(response, request_line=self.request_line)
+                log.debug("%s answered %s", self.request_line, response.status_code)
+                if not self.cancellation.cancelled:
+                    self.observer.on_error(error)
+                return
+            if self.on_response is not None:
+                self.on_response(response)
+            self._read_body(response)
+        finally:
+            if response is not None:
+                response.close()
+            if own_session:
+                session.close()
+
+    def _connect(self, session: requests.Session) -> requests.Response | None:
+        request = self.request
+        headers = {"User-Agent": USER_AGENT, "Accept-Encoding": "gzip"}
+        if request.headers:
+            headers.update(request.headers)
+        _current.cancellation = self.cancellation
+        try:
+            response = session.request(
+                request.method,
+                request.url,
+                params=request.params,
+                headers=headers,
+                data=request.data,
+                json=request.json,
+                auth=request.auth,
+                proxies=dict(request.proxies) if request.proxies else None,
+                verify=request.verify,
+                stream=True,
+                timeout=(self.connect_timeout, self.stall_timeout),
+            )
+        except requests.exceptions.ConnectTimeout as exc:
+            return self._network_error(exc, f"connect timed out ({self.connect_timeout:g} s)")
+        except requests.exceptions.ReadTimeout as exc:
+            if self.cancellation.cancelled:
+                return None
+            raise StallError(self.stall_timeout, cause=exc) from exc
+        except (
+            requests.exceptions.ConnectionError,
+            requests.exceptions.ChunkedEncodingError,
+            requests.exceptions.ContentDecodingError,
+        ) as exc:
+            return self._network_error(exc, "connection failed")
+        finally:
+            _current.cancellation = None
+        if self.cancellation.cancelled:
+            response.close()
+            return None
+        return response
+
+    def _network_error(self, exc: BaseException, what: str) -> requests.Response | None:
+        if self.cancellation.cancelled:
+            return None
+        raise StreamConnectionError(
+            f"{self.request_line}: {what}: {_describe(exc)}", cause=exc
+        ) from exc
+
+    def _read_body(self, response: requests.Response) -> None:
+        splitter = LineSplitter(self.max_line)
+        on_next = self.observer.on_next
+        cancellation = self.cancellation
+        payloads = self._payloads(response)
+        while True:
+            try:
+                payload = next(payloads)
+            except StopIteration:
+                break
+            except _READ_ERRORS as exc:
+                if cancellation.cancelled:
+                    return
+                if splitter.pending():
+                    log.debug(
+                        "connection lost; %d bytes of a partial line discarded", splitter.pending()
+                    )
+                if isinstance(exc, TimeoutError | urllib3.exceptions.ReadTimeoutError):
+                    raise StallError(self.stall_timeout, cause=exc) from exc
+                raise StreamConnectionError(
+                    f"{self.request_line}: connection lost mid-stream: {_describe(exc)}",
+                    cause=exc,
+                ) from exc
+            # Exceptions raised by on_next are the observer's: they propagate unchanged.
+            for line in splitter.feed(payload):
+                if cancellation.cancelled:
+                    return
+                on_next(line)
+        if cancellation.cancelled:
+            return
+        if splitter.pending():
+            log.debug("stream ended inside a line; %d bytes discarded", splitter.pending())
+        self.observer.on_completed()
+
+    def _payloads(self, response: requests.Response) -> Iterator[bytes]:
+        """The decoded body, read by read as it arrives; raises if it ends unfinished."""
+        encoding = response.headers.get("Content-Encoding", "identity").strip().lower()
+        chunked = "chunked" in response.headers.get("Transfer-Encoding", "").lower()
+        fp = _socket_file(response)
+        if fp is None or not chunked or encoding not in ("identity", "gzip", ""):
+            yield from self._payloads_via_urllib3(response)
+            return
+        decoder = ChunkedDecoder()
+        inflate = zlib.decompressobj(wbits=31) if encoding == "gzip" else None
+        read1 = fp.read1
+        size = self.chunk_size
+        while True:
+            data = read1(size)
+            if not data:
+                if self.cancellation.cancelled:
+                    return
+                raise StreamConnectionError(
+                    f"{self.request_line}: connection closed before the end of the response"
+                )
+            try:
+                payload = decoder.feed(data)
+            except ChunkedEncodingError as exc:
+                raise StreamConnectionError(f"{self.request_line}: {exc}", cause=exc) from exc
+            if inflate is not None and payload:
+                try:
+                    payload = inflate.decompress(payload)
+                except zlib.error as exc:
+                    raise StreamConnectionError(
+                        f"{self.request_line}: bad gzip data: {exc}", cause=exc
+                    ) from exc
+            yield payload
+            if decoder.done:
+                return
+
+    def _payloads_via_urllib3(self, response: requests.Response) -> Iterator[bytes]:
+        raw = response.raw
+        while True:
+            data = raw.read1(self.chunk_size)
+            if not data:
+                return  # urllib3 raises for a short body, so this is a clean end
+            yield data
+
+
+def _socket_file(response: requests.Response) -> io.BufferedReader | None:
+    """The buffered socket file under ``response``, or ``None`` when it is not reachable.
+
+    urllib3's response wraps an ``http.client.HTTPResponse`` whose ``fp`` is the connection's
+    buffered socket file. Reading it directly skips two layers of per-chunk Python code; if a
+    future urllib3 changes that layout we fall back to urllib3's public ``read1``.
+    """
+    inner = getattr(response.raw, "_fp", None)
+    if not isinstance(inner, http.client.HTTPResponse):
+        return None
+    fp = getattr(inner, "fp", None)
+    return fp if isinstance(fp, io.BufferedReader) else None
+
+
+def _path_of(url: str) -> str:
+    # Only scheme, host and path: a query string may carry something a user considers private.
+    return url.split("?", 1)[0]
+
+
+def _describe(exc: BaseException) -> str:
+    """A short description of a network exception, for messages (no secrets in these)."""
+    inner: BaseException = exc
+    for _ in range(4):
+        nested = inner.args[0] if inner.args and isinstance(inner.args[0], BaseException) else None
+        reason = getattr(inner, "reason", None)
+        nxt = reason if isinstance(reason, BaseException) else nested
+        if nxt is None:
+            break
+        inner = nxt
+    text = str(inner) or type(inner).__name__
+    return f"{type(inner).__name__}: {text}" if type(inner).__name__ not in text else text
