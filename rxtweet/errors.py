@@ -111,10 +111,16 @@ class HTTPException(RxTweetException):
 
         Reads at most 64 KiB of the body: an error body from X is a small JSON document.
         """
-        try:
-            raw = response.raw.read(65536, decode_content=True) if response.raw else b""
-        except Exception:  # noqa: BLE001 - the status alone is still worth reporting
-            raw = b""
+        # A streamed response's body is still on the wire; a plain one was read already.
+        content = getattr(response, "_content", False)
+        raw: bytes
+        if isinstance(content, bytes):
+            raw = content
+        else:
+            try:
+                raw = response.raw.read(65536, decode_content=True) if response.raw else b""
+            except Exception:  # noqa: BLE001 - the status alone is still worth reporting
+                raw = b""
         kind = exception_for_status(response.status_code)
         return kind(
             response.status_code,

@@ -308,6 +308,10 @@ class _Reader:
         own_session = self.session is None
         session = new_session() if own_session else cast(requests.Session, self.session)
         response: requests.Response | None = None
+        # The terminal notification waits until the response is closed: a reconnect made
+        # from it must not overlap this connection (X allows one per stream).
+        error: Exception | None = None
+        completed = False
         try:
             response = self._connect(session)
             if response is None:
@@ -315,17 +319,21 @@ class _Reader:
             if response.status_code != 200:
                 error = HTTPException.from_response(response, request_line=self.request_line)
                 log.debug("%s answered %s", self.request_line, response.status_code)
-                if not self.cancellation.cancelled:
-                    self.observer.on_error(error)
-                return
-            if self.on_response is not None:
-                self.on_response(response)
-            self._read_body(response)
+            else:
+                if self.on_response is not None:
+                    self.on_response(response)
+                completed = self._read_body(response)
         finally:
             if response is not None:
                 response.close()
             if own_session:
                 session.close()
+        if self.cancellation.cancelled:
+            return
+        if error is not None:
+            self.observer.on_error(error)
+        elif completed:
+            self.observer.on_completed()
 
     def _connect(self, session: requests.Session) -> requests.Response | None:
         request = self.request
@@ -373,7 +381,8 @@ class _Reader:
             f"{self.request_line}: {what}: {_describe(exc)}", cause=exc
         ) from exc
 
-    def _read_body(self, response: requests.Response) -> None:
+    def _read_body(self, response: requests.Response) -> bool:
+        """Emit every line; True if the body ended cleanly, False if cancelled."""
         splitter = LineSplitter(self.max_line)
         on_next = self.observer.on_next
         cancellation = self.cancellation
@@ -385,7 +394,7 @@ class _Reader:
                 break
             except _READ_ERRORS as exc:
                 if cancellation.cancelled:
-                    return
+                    return False
                 if splitter.pending():
                     log.debug(
                         "connection lost; %d bytes of a partial line discarded", splitter.pending()
@@ -399,13 +408,13 @@ class _Reader:
             # Exceptions raised by on_next are the observer's: they propagate unchanged.
             for line in splitter.feed(payload):
                 if cancellation.cancelled:
-                    return
+                    return False
                 on_next(line)
         if cancellation.cancelled:
-            return
+            return False
         if splitter.pending():
             log.debug("stream ended inside a line; %d bytes discarded", splitter.pending())
-        self.observer.on_completed()
+        return True
 
     def _payloads(self, response: requests.Response) -> Iterator[bytes]:
         """The decoded body, read by read as it arrives; raises if it ends unfinished."""
@@ -445,7 +454,7 @@ class _Reader:
     def _payloads_via_urllib3(self, response: requests.Response) -> Iterator[bytes]:
         raw = response.raw
         while True:
-            data = raw.read1(self.chunk_size)
+            data = raw.read1(self.chunk_size, decode_content=True)
             if not data:
                 return  # urllib3 raises for a short body, so this is a clean end
             yield data

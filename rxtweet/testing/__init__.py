@@ -1,0 +1,54 @@
+"""Test helpers for code that consumes the X streaming APIs — yours and rxtweet's own.
+
+* :class:`FakeStreamServer`: a real HTTP/1.1 server on ``127.0.0.1`` imitating X's
+  streaming endpoints (v2 and v1.1) and the filtered-stream rules endpoint. Script what
+  each connection attempt gets with :class:`Attempt` (status, messages, chunking, gzip,
+  how the response ends); inspect what clients sent with :class:`RecordedRequest`.
+* :func:`generate_v2_messages`: an endless, deterministic stream of realistic v2 messages.
+
+Example (a pytest test)::
+
+    import requests
+    from itertools import islice
+    from rxtweet.testing import Attempt, FakeStreamServer, generate_v2_messages
+
+    def test_reads_three_tweets():
+        source = islice(generate_v2_messages(seed=1), 3)
+        with FakeStreamServer(messages=source, bearer_token="t0ken") as server:
+            server.script(Attempt(ending="close"))
+            response = requests.get(
+                server.url + "/2/tweets/sample/stream",
+                headers={"Authorization": "Bearer t0ken"},
+                stream=True,
+            )
+            assert len([line for line in response.iter_lines() if line]) == 3
+            assert server.sent == 3
+            assert server.requests[0].headers["authorization"] == "Bearer t0ken"
+
+Everything here only talks to the loopback interface and leaves no thread behind once the
+server is stopped.
+"""
+
+from __future__ import annotations
+
+from .generate import generate_v2_messages
+from .server import (
+    Attempt,
+    Chunking,
+    Ending,
+    FakeStreamServer,
+    MessageSource,
+    RecordedRequest,
+    default_error_body,
+)
+
+__all__ = [
+    "Attempt",
+    "Chunking",
+    "Ending",
+    "FakeStreamServer",
+    "MessageSource",
+    "RecordedRequest",
+    "default_error_body",
+    "generate_v2_messages",
+]

@@ -1,0 +1,348 @@
+"""Realistic, deterministic API v2 stream messages for tests, demos and benchmarks.
+
+:func:`generate_v2_messages` yields an endless stream of Tweet messages shaped like real
+``GET /2/tweets/search/stream`` output with the usual ``expansions``/``*.fields`` (compare
+the recorded twarc-csv file in ``/work/shared/data/real/v2``)::
+
+    {"data": {"id", "text", "edit_history_tweet_ids", "author_id", "conversation_id",
+              "created_at", "lang", "source", "possibly_sensitive", "reply_settings",
+              "public_metrics", "entities"?, "referenced_tweets"?, "in_reply_to_user_id"?},
+     "includes": {"users": [...], "tweets"?: [...]},
+     "matching_rules"?: [{"id": "<digits>", "tag": "..."}]}
+
+The text is multilingual (English, Japanese, Spanish, Portuguese, Arabic, Hindi, Korean,
+Turkish, French, Indonesian, Thai, Russian, German) with emoji, hashtags, mentions and t.co
+links; ``entities`` offsets are code-point offsets into ``text``. Ids are snowflakes that
+increase strictly; ``created_at`` is derived from the id's timestamp.
+
+Example::
+
+    from itertools import islice
+    from rxtweet.testing import FakeStreamServer, generate_v2_messages
+
+    with FakeStreamServer(messages=islice(generate_v2_messages(seed=7), 1000)) as server:
+        ...
+
+Messages are fresh dicts, but nested objects that never change (a user's ``public_metrics``
+or ``entities``) may be shared between messages: treat messages as read-only.
+"""
+
+# The corpus is deliberately multilingual: full-width and dotless-i characters are intended.
+# ruff: noqa: RUF001
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+__all__ = ["generate_v2_messages"]
+
+_TWEPOCH_MS = 1_288_834_974_657
+_START_MS = 1_704_888_000_000  # 2024-01-10T12:00:00Z
+
+# (lang, sentences, hashtags). Sentences are short, as in a sample stream.
+_CORPUS: tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...] = (
+    (
+        "en",
+        (
+            "Just finished my morning run and the sunrise was unreal",
+            "Can't believe it's already Wednesday",
+            "Who else is watching the game tonight?",
+            "New blog post about reactive streams in Python is up",
+            "My cat just knocked my coffee off the desk. Again.",
+            'He said "it works on my machine" and left',
+            "Thread: 5 things I learned shipping a streaming client \\o/",
+            "Coffee first, questions later",
+        ),
+        ("Python", "MondayMotivation", "cats", "NowPlaying", "100DaysOfCode", "NBA"),
+    ),
+    (
+        "ja",
+        (
+            "今日はとても良い天気ですね",
+            "新しいアルバムが最高すぎる…！",
+            "お疲れ様でした、また明日",
+            "ラーメン食べに行きたい",
+            "吟味しなおしにより診断できるキャラクター数が増加",
+        ),
+        ("拡散希望", "おはようVtuber", "イラスト", "猫"),
+    ),
+    (
+        "es",
+        (
+            "Qué día tan bonito para salir a pasear",
+            "No puedo creer lo que acaba de pasar en el partido",
+            "Buenos días a todos, ¡feliz jueves!",
+        ),
+        ("FelizJueves", "LaLiga", "Música"),
+    ),
+    (
+        "pt",
+        (
+            "Bom dia, hoje é dia de praia",
+            "Alguém mais assistindo a novela?",
+            "Que saudade de você",
+        ),
+        ("BBB24", "Futebol", "BomDia"),
+    ),
+    (
+        "ar",
+        (
+            "صباح الخير يا أصدقاء",
+            "اللهم اجعل هذا اليوم خيرا لنا جميعا",
+            "مبروك للفريق على الفوز",
+        ),
+        ("السعودية", "كرة_القدم"),
+    ),
+    ("hi", ("सुप्रभात दोस्तों", "आज का मैच शानदार था"), ("क्रिकेट", "भारत")),
+    ("ko", ("오늘도 화이팅!", "새 앨범 너무 좋아요", "점심 뭐 먹지"), ("방탄소년단", "케이팝")),
+    ("tr", ("Günaydın herkese", "kisinin ahlakli olmasi lazim"), ("buca", "Galatasaray")),
+    ("fr", ("Bonne journée à tous", "Quel match ce soir !"), ("PSG", "Paris")),
+    ("in", ("Selamat pagi semuanya", "Hujan lagi hari ini"), ("Jakarta", "Indonesia")),
+    ("th", ("สวัสดีตอนเช้าค่ะ", "วันนี้อากาศร้อนมาก"), ("ไทย",)),
+    ("ru", ("Доброе утро всем", "Какая сегодня погода?"), ("Москва",)),
+    ("de", ("Guten Morgen zusammen", "Schönes Wochenende euch allen"), ("Fußball", "Berlin")),
+)
+# Weights roughly follow the languages of the recorded 2022 sample stream.
+_LANG_WEIGHTS = (34, 16, 9, 8, 6, 3, 4, 3, 3, 4, 2, 3, 2)
+_EMOJI = ("😂", "❤️", "🔥", "🙏", "😭", "✨", "👍", "🥺", "💙", "🎉", "👀", "🤣", "😍", "🐈", "⚽")
+_SOURCES = (
+    "Twitter for iPhone",
+    "Twitter for Android",
+    "Twitter Web App",
+    "TweetDeck",
+    "Instagram",
+    "IFTTT",
+)
+_FIRST = ("Ana", "Kenji", "Sara", "Omar", "Lucía", "Min", "Priya", "João", "Léa", "Ivan", "Ayşe")
+_LAST = ("Silva", "Tanaka", "Smith", "Haddad", "García", "Kim", "Sharma", "Dupont", "Petrov")
+_DECOR = ("", "", "", " 💙", " ✨", " 🏳️‍🌈", " | 日本語OK", " (she/her)")
+_PLACES = ("Earth", "London", "東京", "São Paulo", "Jakarta", "Riyadh", "Seoul", "", "Paris")
+_BIOS = (
+    "Coffee, code and cats.",
+    "音楽とアニメが好き",
+    "Opinions are my own. #OpenSource",
+    "Vivir para contarla",
+    "",
+)
+_T_CO = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+_RULES = (
+    ("1745000000000000100", "cats with images"),
+    ("1745000000000000101", "python news"),
+    ("1745000000000000102", "multilingual sample"),
+)
+
+
+def _make_users(rng: random.Random, n: int) -> list[dict[str, Any]]:
+    users = []
+    for i in range(n):
+        first, last = rng.choice(_FIRST), rng.choice(_LAST)
+        username = f"{first[:3]}{last[:4]}{rng.randrange(10, 99_999)}".encode(
+            "ascii", "ignore"
+        ).decode()[:15]
+        created = datetime.fromtimestamp(rng.randrange(1_170_000_000, 1_700_000_000), UTC)
+        # Old accounts have short ids, newer ones snowflakes.
+        user_id = (
+            str(rng.randrange(10_000_000, 4_000_000_000))
+            if i % 3
+            else str(rng.randrange(700_000_000_000_000_000, 1_700_000_000_000_000_000))
+        )
+        users.append(
+            {
+                "id": user_id,
+                "name": f"{first} {last}{rng.choice(_DECOR)}",
+                "username": username or f"user{i}",
+                "created_at": created.strftime("%Y-%m-%dT%H:%M:%S.000Z"),
+                "description": rng.choice(_BIOS),
+                "location": rng.choice(_PLACES),
+                "protected": False,
+                "verified": rng.random() < 0.05,
+                "profile_image_url": (
+                    f"https://pbs.twimg.com/profile_images/{rng.randrange(10**18, 2 * 10**18)}"
+                    f"/{''.join(rng.choices(_T_CO, k=8))}_normal.jpg"
+                ),
+                "public_metrics": {
+                    "followers_count": int(rng.paretovariate(1.2) * 40),
+                    "following_count": rng.randrange(0, 3000),
+                    "tweet_count": rng.randrange(1, 200_000),
+                    "listed_count": rng.randrange(0, 50),
+                },
+                "url": "",
+            }
+        )
+    return users
+
+
+def generate_v2_messages(
+    seed: int = 0, *, expansions: bool = True, matching_rules: bool = False
+) -> Iterator[dict[str, Any]]:
+    """Yield realistic API v2 stream Tweet messages forever, deterministically per ``seed``.
+
+    Args:
+        seed: the same seed always yields the same messages. Seeds 0-1023 never share an
+            id (the seed picks the snowflake's worker bits).
+        expansions: add ``includes.users`` (author, plus the replied-to or retweeted user)
+            and, for retweets and quotes, ``includes.tweets``.
+        matching_rules: add filtered-stream ``matching_rules`` (``id`` strings, ``tag``).
+
+    Use :func:`itertools.islice` to take a finite number.
+    """
+    rng = random.Random(seed)
+    rand = rng.random
+    randrange = rng.randrange
+    users = _make_users(rng, 400)
+    # Pre-generated t.co links: building them per message would dominate the cost.
+    links = [f"https://t.co/{''.join(rng.choices(_T_CO, k=10))}" for _ in range(512)]
+    langs = rng.choices(range(len(_CORPUS)), weights=_LANG_WEIGHTS, k=4096)
+    worker = (seed % 1024) << 12
+    ms = _START_MS + (seed % 86_400) * 1000
+    seq = 0
+    second = -1
+    created_at = ""
+    n_users = len(users)
+    i = 0
+    while True:
+        # Snowflake id: strictly increasing (time advances 0-3 ms; seq within a ms).
+        step = randrange(4)
+        if step:
+            ms += step
+            seq = 0
+        else:
+            seq += 1
+        tweet_id = str(((ms - _TWEPOCH_MS) << 22) | worker | (seq & 0xFFF))
+        if ms // 1000 != second:
+            second = ms // 1000
+            created_at = datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+
+        lang, sentences, tags = _CORPUS[langs[i & 4095]]
+        author = users[randrange(n_users)]
+        kind = rand()  # < .25 retweet, < .40 reply, < .47 quote, else original
+        other = users[randrange(n_users)] if kind < 0.47 else None
+
+        parts: list[str] = []
+        pos = 0
+        mentions: list[dict[str, Any]] = []
+        hashtags: list[dict[str, Any]] = []
+        urls: list[dict[str, Any]] = []
+        if other is not None and kind < 0.40:
+            handle = "@" + other["username"]
+            mentions.append(
+                {"start": 3 if kind < 0.25 else 0, "end": 0, "username": other["username"]}
+            )
+            prefix = f"RT {handle}: " if kind < 0.25 else f"{handle} "
+            mentions[0]["end"] = mentions[0]["start"] + len(handle)
+            mentions[0]["id"] = other["id"]
+            parts.append(prefix)
+            pos = len(prefix)
+        sentence = sentences[randrange(len(sentences))]
+        parts.append(sentence)
+        pos += len(sentence)
+        r = rand()
+        if r < 0.55:
+            for _ in range(1 + (r < 0.15) + (r < 0.05)):
+                tag = tags[randrange(len(tags))]
+                parts.append(" #")
+                parts.append(tag)
+                hashtags.append({"start": pos + 1, "end": pos + 2 + len(tag), "tag": tag})
+                pos += 2 + len(tag)
+        r = rand()
+        if r < 0.45:
+            emoji = _EMOJI[randrange(len(_EMOJI))] * (1 + (r < 0.1) * 2)
+            parts.append(" " + emoji)
+            pos += 1 + len(emoji)
+        if rand() < 0.3:
+            link = links[i & 511]
+            parts.append(" ")
+            parts.append(link)
+            urls.append(
+                {
+                    "start": pos + 1,
+                    "end": pos + 1 + len(link),
+                    "url": link,
+                    "expanded_url": f"https://example.com/{lang}/{tweet_id[-6:]}",
+                    "display_url": f"example.com/{lang}/{tweet_id[-6:]}",
+                }
+            )
+            pos += 1 + len(link)
+        if rand() < 0.05:
+            parts.append("\n\n")  # real tweets carry raw newlines
+        text = "".join(parts)
+
+        data: dict[str, Any] = {
+            "id": tweet_id,
+            "text": text,
+            "edit_history_tweet_ids": [tweet_id],
+            "author_id": author["id"],
+            "conversation_id": tweet_id,
+            "created_at": created_at,
+            "lang": lang,
+            "source": _SOURCES[randrange(len(_SOURCES))],
+            "possibly_sensitive": False,
+            "reply_settings": "everyone",
+            "public_metrics": {
+                "retweet_count": 0,
+                "reply_count": 0,
+                "like_count": 0,
+                "quote_count": 0,
+                "bookmark_count": 0,
+                "impression_count": 0,
+            },
+        }
+        entities: dict[str, Any] = {}
+        if mentions:
+            entities["mentions"] = mentions
+        if hashtags:
+            entities["hashtags"] = hashtags
+        if urls:
+            entities["urls"] = urls
+        if entities:
+            data["entities"] = entities
+
+        referenced: dict[str, Any] | None = None
+        if other is not None:
+            ref_id = str(int(tweet_id) - randrange(1 << 22, 1 << 40))
+            if kind < 0.25:
+                data["referenced_tweets"] = [{"type": "retweeted", "id": ref_id}]
+                referenced = {
+                    "id": ref_id,
+                    "text": text[mentions[0]["end"] + 2 :],
+                    "author_id": other["id"],
+                    "public_metrics": {
+                        "retweet_count": randrange(1, 5000),
+                        "reply_count": randrange(0, 300),
+                        "like_count": randrange(1, 20_000),
+                        "quote_count": randrange(0, 100),
+                    },
+                }
+            elif kind < 0.40:
+                data["referenced_tweets"] = [{"type": "replied_to", "id": ref_id}]
+                data["in_reply_to_user_id"] = other["id"]
+                data["conversation_id"] = ref_id
+            else:
+                data["referenced_tweets"] = [{"type": "quoted", "id": ref_id}]
+                referenced = {
+                    "id": ref_id,
+                    "text": sentences[0],
+                    "author_id": other["id"],
+                    "lang": lang,
+                }
+
+        message: dict[str, Any] = {"data": data}
+        if expansions:
+            includes: dict[str, Any] = {
+                "users": [author.copy()] if other is None else [author.copy(), other.copy()]
+            }
+            if referenced is not None:
+                includes["tweets"] = [referenced]
+            message["includes"] = includes
+        if matching_rules:
+            rule_id, rule_tag = _RULES[i % 3]
+            rules = [{"id": rule_id, "tag": rule_tag}]
+            if i % 7 == 0:
+                second_id, second_tag = _RULES[(i + 1) % 3]
+                rules.append({"id": second_id, "tag": second_tag})
+            message["matching_rules"] = rules
+        i += 1
+        yield message
