@@ -142,9 +142,7 @@ class SharedConnection(Generic[_T]):
             reset()
             subject.on_completed()
 
-        connection.disposable = self._source.subscribe(
-            subject.on_next, on_error, on_completed
-        )
+        connection.disposable = self._source.subscribe(subject.on_next, on_error, on_completed)
 
 
 def share_connection(source: Observable[_T]) -> SharedConnection[_T]:

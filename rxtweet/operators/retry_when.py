@@ -1,0 +1,191 @@
+"""``retry_when``: resubscribe to the source when a notifier says so (RxJS semantics).
+
+reactivex 6.1 only has ``retry(count)``. This operator lets a *handler* decide when, and
+whether, to resubscribe after an error, which is what a reconnect policy needs.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from reactivex import Observable, abc
+from reactivex.disposable import Disposable, SerialDisposable, SingleAssignmentDisposable
+from reactivex.scheduler import CurrentThreadScheduler
+from reactivex.subject import Subject
+
+_T = TypeVar("_T")
+
+__all__ = ["retry_when"]
+
+
+def retry_when(
+    handler: Callable[[Observable[Exception]], Observable[Any]],
+) -> Callable[[Observable[_T]], Observable[_T]]:
+    """Resubscribes to the source each time a notifier derived from its errors emits.
+
+    ``handler`` is called once per subscription, at the source's first error (as in RxJS 7),
+    with an Observable of the source's errors; it returns a *notifier*. Each item the
+    notifier emits resubscribes the source (disposing the current source subscription, if
+    any). When the notifier completes, the result completes; when it errors (or the handler
+    raises), the result errors with that exception. The source completing normally completes
+    the result without consulting the handler.
+
+    .. marble::
+        :alt: retry_when
+
+        source (1st)  --a--#
+        source (2nd)          --b--#
+        source (3rd)                   --c--|
+        errors        -----e------e---------
+        notifier      --------x------x------
+        [          retry_when(handler)       ]
+        result        --a--------b--------c--|
+
+    Resubscription goes through the trampoline (``CurrentThreadScheduler``), so a source that
+    fails synchronously thousands of times is retried with a constant stack depth. The
+    operator is thread-safe: errors may arrive on one thread (a reader) while the notifier
+    emits on another (a timer). Notifications from a previous attempt are dropped, and
+    nothing is resubscribed once the subscription is disposed; disposal disposes the pending
+    notifier (so a pending timer is cancelled at once) and the current source subscription.
+
+    Examples:
+        >>> res = source.pipe(retry_when(lambda errors: errors.pipe(ops.delay(1.0))))
+        >>> res = source.pipe(retry_when(lambda errors: errors.pipe(ops.take(3))))
+
+    Args:
+        handler: Function receiving an Observable of the source's errors and returning an
+            Observable whose items trigger resubscriptions.
+
+    Returns:
+        An operator function that takes a source observable and returns an observable that
+        mirrors the source, resubscribing to it as the notifier dictates.
+    """
+
+    def retry_when_(source: Observable[_T]) -> Observable[_T]:
+        def subscribe(
+            observer: abc.ObserverBase[_T], scheduler: abc.SchedulerBase | None = None
+        ) -> abc.DisposableBase:
+            # The gate serialises state changes and every call into `observer`; it is
+            # re-entrant because the observer may dispose us (or the source may call back)
+            # on the thread that holds it. `dispose` does not take it, so disposal is never
+            # held up by a slow observer on another thread.
+            gate = threading.RLock()
+            errors: Subject[Exception] = Subject()
+            source_subscription = SerialDisposable()
+            notifier_subscription = SingleAssignmentDisposable()
+            attempt = 0
+            stopped = False
+            notifier_started = False
+
+            def trampoline() -> CurrentThreadScheduler:
+                return CurrentThreadScheduler.singleton()
+
+            def stop() -> None:
+                # A resubscription still queued on the trampoline sees `stopped` and does
+                # nothing, so there is no need to cancel it.
+                source_subscription.dispose()
+                notifier_subscription.dispose()
+
+            def fail(exception: Exception) -> None:
+                nonlocal stopped
+                with gate:
+                    if stopped:
+                        return
+                    stopped = True
+                    try:
+                        observer.on_error(exception)
+                    finally:
+                        stop()
+
+            def complete() -> None:
+                nonlocal stopped
+                with gate:
+                    if stopped:
+                        return
+                    stopped = True
+                    try:
+                        observer.on_completed()
+                    finally:
+                        stop()
+
+            def notifier_on_next(_: Any) -> None:
+                nonlocal attempt
+                with gate:
+                    if stopped:
+                        return
+                    attempt += 1
+                    current = attempt
+                # Outside the gate: when the trampoline is idle on this thread (a timer
+                # thread, a virtual-time scheduler) the subscription runs right here; when
+                # it is busy (a synchronous retry) it is queued behind the current item.
+                trampoline().schedule(lambda _s, _st: subscribe_source(current))
+
+            def handle_error(current: int, exception: Exception) -> None:
+                nonlocal notifier_started
+                with gate:
+                    if stopped or current != attempt:
+                        return
+                    if not notifier_started:
+                        notifier_started = True
+                        try:
+                            notifier = handler(errors)
+                        except Exception as ex:  # noqa: BLE001 - by design, as reactivex's catch
+                            fail(ex)
+                            return
+                        notifier_subscription.disposable = notifier.subscribe(
+                            notifier_on_next, fail, complete, scheduler=scheduler
+                        )
+                        if stopped:  # the notifier terminated on subscription
+                            return
+                    # Runs inside a trampoline item (see on_error below): a notifier that
+                    # emits synchronously only *queues* the resubscription, which then runs
+                    # once this frame (and the gate) has been left.
+                    errors.on_next(exception)
+
+            def subscribe_source(current: int) -> None:
+                with gate:
+                    if stopped or current != attempt:
+                        return
+                d = SingleAssignmentDisposable()
+                source_subscription.disposable = d  # disposes the previous attempt
+
+                def on_next(value: _T) -> None:
+                    with gate:
+                        if stopped or current != attempt:
+                            return
+                        observer.on_next(value)
+
+                def on_error(exception: Exception) -> None:
+                    # Handle the error inside a trampoline item, so that a resubscription
+                    # is queued behind this frame rather than nested in it: a source that
+                    # fails synchronously unwinds before it is subscribed again and the
+                    # stack depth stays constant.
+                    tramp = trampoline()
+                    if tramp.schedule_required():  # idle: run an item right here
+                        tramp.schedule(lambda _s, _st: handle_error(current, exception))
+                    else:  # already inside an item on this thread
+                        handle_error(current, exception)
+
+                def on_completed() -> None:
+                    with gate:
+                        if stopped or current != attempt:
+                            return
+                        complete()
+
+                d.disposable = source.subscribe(
+                    on_next, on_error, on_completed, scheduler=scheduler
+                )
+
+            def dispose() -> None:
+                nonlocal stopped
+                stopped = True  # a plain store; see the note on the gate above
+                stop()
+
+            subscribe_source(0)
+            return Disposable(dispose)
+
+        return Observable(subscribe)
+
+    return retry_when_
