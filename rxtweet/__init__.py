@@ -14,19 +14,44 @@ from .errors import (
     TwitterServerError,
     Unauthorized,
 )
+from .events import (
+    Closed,
+    Connected,
+    ConnectionFailed,
+    Disconnected,
+    Errored,
+    KeepAlive,
+    MalformedMessage,
+    Reconnecting,
+    RequestFailed,
+    StreamEvent,
+)
 from .http import RateLimit, StreamRequest
+from .reconnect import ReconnectPolicy, RetriesExhausted
 
 __version__ = "0.1.0"
 
 __all__ = [
     "BadRequest",
+    "Closed",
+    "Connected",
+    "ConnectionFailed",
+    "Disconnected",
+    "Errored",
     "Forbidden",
     "HTTPException",
+    "KeepAlive",
+    "MalformedMessage",
     "NotFound",
     "RateLimit",
+    "ReconnectPolicy",
+    "Reconnecting",
+    "RequestFailed",
+    "RetriesExhausted",
     "RxTweetException",
     "StallError",
     "StreamConnectionError",
+    "StreamEvent",
     "StreamRequest",
     "TooManyRequests",
     "TwitterServerError",
