@@ -72,7 +72,7 @@ def test_multibyte_character_split_is_kept_intact() -> None:
     s = LineSplitter()
     assert s.feed(line[:cut]) == []
     assert s.feed(line[cut:] + b"\r\n") == [line]
-    assert s.feed(b"")== []
+    assert s.feed(b"") == []
 
 
 def test_lf_only_and_crlf_both_work() -> None:
@@ -100,8 +100,10 @@ def test_overlong_line_is_dropped_and_counted(caplog: pytest.LogCaptureFixture) 
     assert "dropped a line of" in caplog.text
 
 
-@given(st.lists(st.integers(min_value=1, max_value=3000), min_size=1, max_size=20),
-       st.lists(st.integers(min_value=1, max_value=7000), min_size=1, max_size=20))
+@given(
+    st.lists(st.integers(min_value=1, max_value=3000), min_size=1, max_size=20),
+    st.lists(st.integers(min_value=1, max_value=7000), min_size=1, max_size=20),
+)
 @settings(max_examples=150, deadline=None)
 def test_chunked_decoding_any_framing_any_reads(chunk_sizes: list[int], reads: list[int]) -> None:
     wire = http_chunked(chunk(WIRE, chunk_sizes))
@@ -137,9 +139,12 @@ def test_chunked_rejects_garbage(wire: bytes) -> None:
 def test_gzip_stream_split_anywhere(reads: list[int]) -> None:
     # One gzip stream, sync-flushed per message as a server does, then chunked and re-split.
     compressor = zlib.compressobj(wbits=31)
-    body = b"".join(
-        compressor.compress(m + b"\r\n") + compressor.flush(zlib.Z_SYNC_FLUSH) for m in MESSAGES
-    ) + compressor.flush()
+    body = (
+        b"".join(
+            compressor.compress(m + b"\r\n") + compressor.flush(zlib.Z_SYNC_FLUSH) for m in MESSAGES
+        )
+        + compressor.flush()
+    )
     assert gzip.decompress(body) == WIRE
     decoder, inflate, splitter = ChunkedDecoder(), zlib.decompressobj(wbits=31), LineSplitter()
     out: list[bytes] = []

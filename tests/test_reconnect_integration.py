@@ -6,6 +6,7 @@ the same as with X's defaults, which tests/test_reconnect.py checks in virtual t
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 from typing import Any
@@ -35,7 +36,7 @@ def reconnecting_lines(server: FakeStreamServer, policy: ReconnectPolicy, events
 
 def gaps(server: FakeStreamServer) -> list[float]:
     starts = [r.started_at for r in server.stream_requests]
-    return [b - a for a, b in zip(starts, starts[1:], strict=False)]
+    return [b - a for a, b in itertools.pairwise(starts)]
 
 
 def test_scripted_sequence_waits_as_the_policy_says(capsys: pytest.CaptureFixture[str]) -> None:
@@ -60,8 +61,11 @@ def test_scripted_sequence_waits_as_the_policy_says(capsys: pytest.CaptureFixtur
         got = reconnecting_lines(server, SCALED, events).pipe(ops.take(3), ops.to_list()).run()
         recorded = server.stream_requests
         observed = gaps(server)
-    assert [line[:20] for line in got] == [b'{"data":{"id":"1","t', b'{"data":{"id":"2","t',
-                                           b'{"data":{"id":"3","t']
+    assert [line[:20] for line in got] == [
+        b'{"data":{"id":"1","t',
+        b'{"data":{"id":"2","t',
+        b'{"data":{"id":"3","t',
+    ]
     assert len(recorded) == 10
     causes = ["503", "503", "503", "close", "close", "close", "close", "429", "429 remaining=0"]
     expected = [0.1, 0.2, 0.4, 0.0, 0.1, 0.2, 0.3, 0.3]

@@ -8,7 +8,11 @@ from reactivex.testing.subscription import Subscription
 
 from rxtweet.operators.share import share_connection
 
-on_next, on_completed, on_error = ReactiveTest.on_next, ReactiveTest.on_completed, ReactiveTest.on_error
+on_next, on_completed, on_error = (
+    ReactiveTest.on_next,
+    ReactiveTest.on_completed,
+    ReactiveTest.on_error,
+)
 subscribe = ReactiveTest.subscribe
 
 

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import zlib
 import logging
 import socket
 import threading
 import time
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -37,7 +37,9 @@ pytestmark = pytest.mark.integration
 
 DATA = Path(__file__).parent / "data"
 TOKEN = "AAAA-very-secret-bearer-token-0123456789"
-FIXTURE = [line for line in (DATA / "twarc-csv_streaming_output.jsonl").read_bytes().split(b"\n") if line]
+FIXTURE = [
+    line for line in (DATA / "twarc-csv_streaming_output.jsonl").read_bytes().split(b"\n") if line
+]
 
 
 def reader_threads() -> list[threading.Thread]:
@@ -310,7 +312,12 @@ def test_real_recorded_gzip_chunked_response_replayed_byte_exact(read_path: str)
 
     thread = threading.Thread(target=serve, daemon=True)
     thread.start()
-    items, error = collect(lines(StreamRequest("POST", f"http://127.0.0.1:{port}/1.1/statuses/filter.json"), stall_timeout=5))
+    items, error = collect(
+        lines(
+            StreamRequest("POST", f"http://127.0.0.1:{port}/1.1/statuses/filter.json"),
+            stall_timeout=5,
+        )
+    )
     thread.join(5)
     assert isinstance(error, StreamConnectionError)
     statuses = [orjson.loads(i) for i in items if i]
