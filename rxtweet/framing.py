@@ -37,6 +37,12 @@ class ChunkedDecoder:
     >>> d.done
     True
 
+    :meth:`feed` returns payload bytes (for a body that must be decompressed before it can
+    be split); :meth:`feed_lines` goes straight to lines. X sends one message per chunk, so
+    ``feed_lines`` takes a chunk that holds exactly one whole line as that line, with a
+    single copy, and hands anything else (a chunk split across reads, several lines in a
+    chunk, a line spread over chunks) to a :class:`LineSplitter`. The result is the same.
+
     ``done`` turns true at the terminating zero-size chunk; anything after it (trailers) is
     ignored. A stream that stops before ``done`` was cut.
     """
@@ -51,53 +57,99 @@ class ChunkedDecoder:
 
     def feed(self, data: bytes) -> bytes:
         """Decode ``data`` and return the payload bytes it completes (possibly ``b""``)."""
-        if self.done or not data:
-            return b""
-        if self._buf:
-            data = self._buf + data
-            self._buf = b""
         out: list[bytes] = []
-        pos = 0
-        end = len(data)
-        while pos < end:
-            if self._left:
-                take = min(self._left, end - pos)
-                out.append(data[pos : pos + take])
-                pos += take
-                self._left -= take
-                if self._left:
-                    break
-                self._need_crlf = True
-            if self._need_crlf:
-                if end - pos < 2:
-                    self._buf = data[pos:]
-                    break
-                if data[pos : pos + 2] != b"\r\n":
-                    raise ChunkedEncodingError("chunk payload is not followed by CRLF")
-                pos += 2
-                self._need_crlf = False
-                continue
-            nl = data.find(b"\r\n", pos)
-            if nl < 0:
-                if end - pos > _MAX_SIZE_LINE:
-                    raise ChunkedEncodingError("chunk-size line too long")
-                self._buf = data[pos:]
-                break
-            size_field = data[pos:nl].split(b";", 1)[0].strip()
-            try:
-                size = int(size_field, 16)
-            except ValueError:
-                raise ChunkedEncodingError(f"bad chunk size {size_field[:20]!r}") from None
-            if size < 0:
-                raise ChunkedEncodingError(f"bad chunk size {size_field[:20]!r}")
-            pos = nl + 2
-            if size == 0:
-                self.done = True
-                break
-            self._left = size
+        self._decode(data, out, None)
         if not out:
             return b""
         return out[0] if len(out) == 1 else b"".join(out)
+
+    def feed_lines(self, data: bytes, splitter: LineSplitter) -> list[bytes]:
+        """Decode ``data`` and return the lines it completes, split by ``splitter``."""
+        out: list[bytes] = []
+        self._decode(data, out, splitter)
+        return out
+
+    def _decode(self, data: bytes, out: list[bytes], splitter: LineSplitter | None) -> None:
+        # out receives payload pieces (splitter is None) or lines (splitter given).
+        if self.done or not data:
+            return
+        if self._buf:
+            data = self._buf + data
+            self._buf = b""
+        pos = 0
+        end = len(data)
+        left = self._left
+        need_crlf = self._need_crlf
+        try:
+            while pos < end:
+                if left:
+                    take = left if left < end - pos else end - pos
+                    piece = data[pos : pos + take]
+                    if splitter is None:
+                        out.append(piece)
+                    else:
+                        out.extend(splitter.feed(piece))
+                    pos += take
+                    left -= take
+                    if left:
+                        break
+                    need_crlf = True
+                if need_crlf:
+                    if end - pos < 2:
+                        self._buf = data[pos:]
+                        break
+                    if not data.startswith(b"\r\n", pos):
+                        raise ChunkedEncodingError("chunk payload is not followed by CRLF")
+                    pos += 2
+                    need_crlf = False
+                    continue
+                nl = data.find(b"\r\n", pos)
+                if nl < 0:
+                    if end - pos > _MAX_SIZE_LINE:
+                        raise ChunkedEncodingError("chunk-size line too long")
+                    self._buf = data[pos:]
+                    break
+                size = _chunk_size(data, pos, nl)
+                pos = nl + 2
+                if size == 0:
+                    self.done = True
+                    break
+                stop = pos + size
+                if (
+                    splitter is not None
+                    and stop + 2 <= end
+                    and data[stop - 1] == 0x0A
+                    and not splitter._parts
+                    and not splitter._overflow
+                    and data.find(b"\n", pos, stop - 1) < 0
+                ):
+                    # The common case: the chunk is one whole line.
+                    if not data.startswith(b"\r\n", stop):
+                        raise ChunkedEncodingError("chunk payload is not followed by CRLF")
+                    line_end = stop - 2 if size > 1 and data[stop - 2] == 0x0D else stop - 1
+                    out.append(data[pos:line_end])
+                    pos = stop + 2
+                    continue
+                left = size
+        finally:
+            self._left = left
+            self._need_crlf = need_crlf
+
+
+def _chunk_size(data: bytes, start: int, stop: int) -> int:
+    """The size on a chunk-size line ``data[start:stop]`` (hex, maybe with extensions)."""
+    field = data[start:stop]
+    try:
+        size = int(field, 16)  # the common case: bare hex digits
+    except ValueError:
+        bare = field.split(b";", 1)[0].strip()
+        try:
+            size = int(bare, 16)
+        except ValueError:
+            raise ChunkedEncodingError(f"bad chunk size {field[:20]!r}") from None
+    if size < 0 or field[:1] in (b"-", b"+"):
+        raise ChunkedEncodingError(f"bad chunk size {field[:20]!r}")
+    return size
 
 
 class LineSplitter:

@@ -386,10 +386,10 @@ class _Reader:
         splitter = LineSplitter(self.max_line)
         on_next = self.observer.on_next
         cancellation = self.cancellation
-        payloads = self._payloads(response)
+        batches = self._line_batches(response, splitter)
         while True:
             try:
-                payload = next(payloads)
+                batch = next(batches)
             except StopIteration:
                 break
             except _READ_ERRORS as exc:
@@ -406,7 +406,7 @@ class _Reader:
                     cause=exc,
                 ) from exc
             # Exceptions raised by on_next are the observer's: they propagate unchanged.
-            for line in splitter.feed(payload):
+            for line in batch:
                 if cancellation.cancelled:
                     return False
                 on_next(line)
@@ -416,19 +416,23 @@ class _Reader:
             log.debug("stream ended inside a line; %d bytes discarded", splitter.pending())
         return True
 
-    def _payloads(self, response: requests.Response) -> Iterator[bytes]:
-        """The decoded body, read by read as it arrives; raises if it ends unfinished."""
+    def _line_batches(
+        self, response: requests.Response, splitter: LineSplitter
+    ) -> Iterator[list[bytes]]:
+        """The lines of the body, read by read as they arrive; raises if it ends unfinished."""
         encoding = response.headers.get("Content-Encoding", "identity").strip().lower()
         chunked = "chunked" in response.headers.get("Transfer-Encoding", "").lower()
         fp = _socket_file(response)
         if fp is None or not chunked or encoding not in ("identity", "gzip", ""):
-            yield from self._payloads_via_urllib3(response)
-            return
+            raw = response.raw
+            while data := raw.read1(self.chunk_size, decode_content=True):
+                yield splitter.feed(data)
+            return  # urllib3 raises for a short body, so this is a clean end
         decoder = ChunkedDecoder()
         inflate = zlib.decompressobj(wbits=31) if encoding == "gzip" else None
         read1 = fp.read1
         size = self.chunk_size
-        while True:
+        while not decoder.done:
             data = read1(size)
             if not data:
                 if self.cancellation.cancelled:
@@ -437,27 +441,16 @@ class _Reader:
                     f"{self.request_line}: connection closed before the end of the response"
                 )
             try:
-                payload = decoder.feed(data)
+                if inflate is None:
+                    yield decoder.feed_lines(data, splitter)
+                else:
+                    yield splitter.feed(inflate.decompress(decoder.feed(data)))
             except ChunkedEncodingError as exc:
                 raise StreamConnectionError(f"{self.request_line}: {exc}", cause=exc) from exc
-            if inflate is not None and payload:
-                try:
-                    payload = inflate.decompress(payload)
-                except zlib.error as exc:
-                    raise StreamConnectionError(
-                        f"{self.request_line}: bad gzip data: {exc}", cause=exc
-                    ) from exc
-            yield payload
-            if decoder.done:
-                return
-
-    def _payloads_via_urllib3(self, response: requests.Response) -> Iterator[bytes]:
-        raw = response.raw
-        while True:
-            data = raw.read1(self.chunk_size, decode_content=True)
-            if not data:
-                return  # urllib3 raises for a short body, so this is a clean end
-            yield data
+            except zlib.error as exc:
+                raise StreamConnectionError(
+                    f"{self.request_line}: bad gzip data: {exc}", cause=exc
+                ) from exc
 
 
 def _socket_file(response: requests.Response) -> io.BufferedReader | None:

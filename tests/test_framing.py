@@ -151,3 +151,46 @@ def test_gzip_stream_split_anywhere(reads: list[int]) -> None:
     for piece in chunk(http_chunked(chunk(body, [777])), reads):
         out.extend(splitter.feed(inflate.decompress(decoder.feed(piece))))
     assert out == MESSAGES
+
+
+def per_line_chunks(messages: list[bytes]) -> bytes:
+    """X's framing: each message plus its CRLF in a chunk of its own."""
+    return http_chunked([m + b"\r\n" for m in messages])
+
+
+@given(st.lists(st.integers(min_value=1, max_value=9000), min_size=1, max_size=20))
+@settings(max_examples=150, deadline=None)
+def test_feed_lines_one_chunk_per_line_any_reads(reads: list[int]) -> None:
+    decoder, splitter = ChunkedDecoder(), LineSplitter()
+    out: list[bytes] = []
+    for piece in chunk(per_line_chunks(MESSAGES), reads):
+        out.extend(decoder.feed_lines(piece, splitter))
+    assert out == MESSAGES
+    assert decoder.done
+
+
+@given(
+    st.lists(st.integers(min_value=1, max_value=3000), min_size=1, max_size=20),
+    st.lists(st.integers(min_value=1, max_value=7000), min_size=1, max_size=20),
+)
+@settings(max_examples=150, deadline=None)
+def test_feed_lines_any_framing_any_reads(chunk_sizes: list[int], reads: list[int]) -> None:
+    decoder, splitter = ChunkedDecoder(), LineSplitter()
+    out: list[bytes] = []
+    for piece in chunk(http_chunked(chunk(WIRE, chunk_sizes)), reads):
+        out.extend(decoder.feed_lines(piece, splitter))
+    assert out == MESSAGES
+
+
+def test_feed_lines_fast_path_keeps_lf_only_and_several_lines_per_chunk() -> None:
+    wire = http_chunked([b"a\n", b"b\r\nc\r\n", b"\r\n", b"d", b"e\r\n", b"\n"])
+    decoder, splitter = ChunkedDecoder(), LineSplitter()
+    assert decoder.feed_lines(wire, splitter) == [b"a", b"b", b"c", b"", b"de", b""]
+
+
+def test_feed_lines_partial_line_at_a_cut_is_not_emitted() -> None:
+    wire = per_line_chunks([b'{"a":1}']) [:-5] + b"9\r\n{\"trunc"  # no terminating chunk
+    decoder, splitter = ChunkedDecoder(), LineSplitter()
+    assert decoder.feed_lines(wire, splitter) == [b'{"a":1}']
+    assert not decoder.done
+    assert splitter.pending() == len(b'{"trunc')
