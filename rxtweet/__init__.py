@@ -27,7 +27,9 @@ from .events import (
     StreamEvent,
 )
 from .http import RateLimit, StreamRequest
+from .models import Media, Place, Poll, Response, StreamResponse, StreamRule, Tweet, User
 from .reconnect import ReconnectPolicy, RetriesExhausted
+from .v2 import StreamingClient, TweetStream
 
 __version__ = "0.1.0"
 
@@ -42,19 +44,29 @@ __all__ = [
     "HTTPException",
     "KeepAlive",
     "MalformedMessage",
+    "Media",
     "NotFound",
+    "Place",
+    "Poll",
     "RateLimit",
     "ReconnectPolicy",
     "Reconnecting",
     "RequestFailed",
+    "Response",
     "RetriesExhausted",
     "RxTweetException",
     "StallError",
     "StreamConnectionError",
     "StreamEvent",
     "StreamRequest",
+    "StreamResponse",
+    "StreamRule",
+    "StreamingClient",
     "TooManyRequests",
+    "Tweet",
+    "TweetStream",
     "TwitterServerError",
     "Unauthorized",
+    "User",
     "__version__",
 ]

@@ -1,0 +1,240 @@
+"""The tweepy-compatible face: hooks (``on_connect``, ``on_tweet`` …) over the observables.
+
+:class:`BaseStream` is what tweepy 4.x's ``BaseStream`` is to its ``StreamingClient`` and
+``Stream``: the lifecycle hooks, ``running``, ``thread``, ``disconnect()``, and a blocking or
+threaded run. Here the run is only a subscriber: it subscribes to a
+:class:`~rxtweet.connection.Connection`'s ``items`` and calls one hook per item. Reconnects,
+parsing and error typing all happen in the observables, exactly as for reactive users.
+
+Hooks run on the connection's reader thread, one at a time. An exception raised by a hook
+ends the stream: it reaches ``on_exception`` (as in tweepy), then ``on_disconnect``. A hook may
+call :meth:`BaseStream.disconnect`; the stream then stops before any reconnect.
+
+======================  ==============================================================
+event                   hook
+======================  ==============================================================
+``Connected``           ``on_connect()``
+``KeepAlive``           ``on_keep_alive()``
+``Closed``              ``on_closed(response)``
+``ConnectionFailed``    ``on_connection_error()``
+``RequestFailed``       ``on_request_error(status_code)``
+``Errored``             ``on_exception(exception)``
+end of the run          ``on_disconnect()`` (exactly once, last)
+======================  ==============================================================
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import platform
+import threading
+from dataclasses import replace
+from typing import Any
+
+import requests
+from reactivex import abc
+
+from . import __version__
+from .connection import Connection
+from .errors import RxTweetException
+from .events import (
+    Closed,
+    Connected,
+    ConnectionFailed,
+    Errored,
+    KeepAlive,
+    RequestFailed,
+    StreamEvent,
+)
+from .parse import Parsed
+from .reconnect import ReconnectPolicy
+from .transport import DEFAULT_CHUNK_SIZE, new_session
+
+__all__ = ["BaseStream", "StreamAlreadyRunning"]
+
+log = logging.getLogger("rxtweet.stream")
+
+
+class StreamAlreadyRunning(RxTweetException):
+    """``sample()``/``filter()`` was called while the stream was already running."""
+
+
+class BaseStream:
+    """Lifecycle hooks and the run loop shared by :class:`~rxtweet.StreamingClient` (v2)
+    and :class:`~rxtweet.Stream` (v1.1). Override the ``on_*`` methods you need.
+
+    Args:
+        chunk_size: bytes per socket read (tweepy's name; here a bound, not a wait).
+        daemon: whether a ``threaded=True`` run's thread is a daemon.
+        max_retries: reconnects allowed in a row without data (``n`` means at most ``n+1``
+            connection attempts); overrides ``reconnect.max_retries`` when given.
+        proxy: an ``https`` proxy URL, as in tweepy.
+        verify: TLS verification (``False``, ``True`` or a CA bundle path).
+        reconnect: a :class:`~rxtweet.ReconnectPolicy` (default: X's guidance).
+        stall_timeout: seconds of silence (not even a keep-alive) before reconnecting.
+        scheduler: where reconnect waits run (tests pass a virtual-time scheduler).
+    """
+
+    def __init__(
+        self,
+        *,
+        chunk_size: int = DEFAULT_CHUNK_SIZE,
+        daemon: bool = False,
+        max_retries: float = math.inf,
+        proxy: str | None = None,
+        verify: bool | str = True,
+        reconnect: ReconnectPolicy | None = None,
+        stall_timeout: float = 90.0,
+        scheduler: abc.SchedulerBase | None = None,
+    ) -> None:
+        policy = reconnect or ReconnectPolicy()
+        if max_retries != math.inf:
+            policy = replace(policy, max_retries=max_retries)
+        self.chunk_size = chunk_size
+        self.daemon = daemon
+        self.max_retries = policy.max_retries
+        self.proxies = {"https": proxy} if proxy else {}
+        self.verify = verify
+        self.reconnect = policy
+        self.stall_timeout = stall_timeout
+        self.scheduler = scheduler
+        self.running = False
+        self.session: requests.Session = new_session()
+        self.thread: threading.Thread | None = None
+        self.user_agent = (
+            f"Python/{platform.python_version()} Requests/{requests.__version__} "
+            f"rxtweet/{__version__}"
+        )
+        self._lock = threading.Lock()
+        self._subscription: abc.DisposableBase | None = None
+        self._done: threading.Event | None = None
+
+    # --- running --------------------------------------------------------------------------
+
+    def _start(self, connection: Connection[Any], threaded: bool) -> threading.Thread | None:
+        with self._lock:
+            if self.running:
+                raise StreamAlreadyRunning("Stream is already connected")
+            self.running = True
+            self._done = threading.Event()
+        if threaded:
+            self.thread = threading.Thread(
+                target=self._run, args=(connection,), name="rxtweet-stream", daemon=self.daemon
+            )
+            self.thread.start()
+            return self.thread
+        self._run(connection)
+        return None
+
+    def _run(self, connection: Connection[Any]) -> None:
+        done = self._done
+        assert done is not None
+        on_message = self._on_message
+        on_event = self._on_event
+
+        def on_next(item: Any) -> None:
+            if type(item) is Parsed:
+                on_message(item)
+            else:
+                on_event(item)
+
+        def finished(_: Exception | None = None) -> None:
+            done.set()
+
+        try:
+            subscription = connection.items.subscribe(on_next, finished, finished)
+            with self._lock:
+                self._subscription = subscription
+                stopped_early = not self.running
+            if stopped_early:
+                subscription.dispose()
+                done.set()
+            done.wait()
+        except Exception as exc:  # noqa: BLE001 - reported like tweepy: to on_exception
+            self._call_hook(self.on_exception, exc)
+        finally:
+            with self._lock:
+                subscription_ = self._subscription
+                self._subscription = None
+                self.running = False
+            if subscription_ is not None:
+                subscription_.dispose()
+            self._call_hook(self.on_disconnect)
+
+    def disconnect(self) -> None:
+        """Stop the stream: the connection closes now and nothing reconnects.
+
+        Safe from any thread, including from inside a hook.
+        """
+        with self._lock:
+            self.running = False
+            subscription = self._subscription
+            self._subscription = None
+            done = self._done
+        if subscription is not None:
+            subscription.dispose()
+        if done is not None:
+            done.set()
+
+    def _call_hook(self, hook: Any, *args: Any) -> None:
+        try:
+            hook(*args)
+        except Exception:
+            log.exception("%s raised", getattr(hook, "__name__", "hook"))
+
+    # --- dispatch ---------------------------------------------------------------------------
+
+    def _on_message(self, parsed: Parsed[Any]) -> None:
+        raise NotImplementedError
+
+    def _on_event(self, event: StreamEvent) -> None:
+        kind = type(event)
+        if kind is KeepAlive:
+            self.on_keep_alive()
+        elif kind is Connected:
+            self.on_connect()
+        elif kind is ConnectionFailed:
+            self.on_connection_error()
+        elif kind is RequestFailed:
+            self.on_request_error(event.status_code)  # type: ignore[attr-defined]
+        elif kind is Closed:
+            self.on_closed(event.response)  # type: ignore[attr-defined]
+        elif kind is Errored:
+            self._call_hook(self.on_exception, event.exception)  # type: ignore[attr-defined]
+        else:
+            self.on_event(event)
+
+    # --- hooks (tweepy's signatures and default logging) -------------------------------------
+
+    def on_closed(self, response: requests.Response | None) -> None:
+        """The server closed the stream (it will be reconnected)."""
+        log.error("Stream connection closed by Twitter")
+
+    def on_connect(self) -> None:
+        """A connection answered 200."""
+        log.info("Stream connected")
+
+    def on_connection_error(self) -> None:
+        """The connection failed or stalled (it will be reconnected)."""
+        log.error("Stream connection has errored or timed out")
+
+    def on_disconnect(self) -> None:
+        """The stream is over; called exactly once, last."""
+        log.info("Stream disconnected")
+
+    def on_exception(self, exception: Exception) -> None:
+        """The stream ended with ``exception`` (a hook raised, a fatal status, retries ran out)."""
+        log.error("Stream encountered an exception: %s", exception, exc_info=exception)
+
+    def on_keep_alive(self) -> None:
+        """A keep-alive arrived."""
+        log.debug("Received keep-alive signal")
+
+    def on_request_error(self, status_code: int) -> None:
+        """The server answered ``status_code`` instead of 200."""
+        log.error("Stream encountered HTTP error: %d", status_code)
+
+    def on_event(self, event: StreamEvent) -> None:
+        """Any other lifecycle event (reconnect scheduled, malformed message …); rxtweet only."""
+        log.debug("Stream event: %r", event)

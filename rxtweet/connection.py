@@ -1,0 +1,171 @@
+"""Where lines become messages: one logical stream, reconnected, parsed and shared.
+
+A :class:`Connection` puts the pieces together around one :class:`~rxtweet.http.StreamRequest`::
+
+    transport.lines ─> reconnecting(policy) ─> parse_lines(convert) ─> share_connection
+         (bytes)          (bytes, retried)       (Parsed | events)        (one socket)
+
+and interleaves the lifecycle events (connected, keep-alive, reconnecting, malformed
+message …) with the parsed messages in one ordered stream, :attr:`Connection.items`, which
+the v1.1 and v2 streams split into their substreams. Everything on it is emitted by one thread
+at a time, in the order it happened.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, Generic, TypeVar
+
+import requests
+from reactivex import Observable, abc
+
+from .events import Closed, Connected, Disconnected, Errored, StreamEvent
+from .http import RateLimit, StreamRequest
+from .operators.share import SharedConnection
+from .parse import Parsed, ParseStats, parse_lines
+from .reconnect import ReconnectPolicy, reconnecting
+from .transport import DEFAULT_CHUNK_SIZE, lines
+
+__all__ = ["Connection", "Item"]
+
+log = logging.getLogger("rxtweet.connection")
+
+_T = TypeVar("_T")
+
+#: What :attr:`Connection.items` carries: a parsed message (with its raw line) or an event.
+Item = Parsed[_T] | StreamEvent
+
+
+class Connection(Generic[_T]):
+    """A reconnecting, parsed, shared stream over one request.
+
+    Args:
+        request: the HTTP request to (re)open.
+        convert: turns one decoded JSON object into a message (e.g. a ``StreamResponse``).
+        policy: when and how soon to reconnect.
+        session: the ``requests.Session`` each connection uses (default: a fresh one each).
+        stall_timeout, chunk_size: passed to :func:`rxtweet.transport.lines`.
+        scheduler: where reconnect waits run (default ``TimeoutScheduler``); tests pass a
+            virtual-time scheduler.
+    """
+
+    def __init__(
+        self,
+        request: StreamRequest,
+        convert: Callable[[dict[str, Any]], _T],
+        *,
+        policy: ReconnectPolicy | None = None,
+        session: requests.Session | None = None,
+        stall_timeout: float = 90.0,
+        chunk_size: int = DEFAULT_CHUNK_SIZE,
+        scheduler: abc.SchedulerBase | None = None,
+    ) -> None:
+        self.request = request
+        self.policy = policy or ReconnectPolicy()
+        self.stats = ParseStats()
+        self._convert = convert
+        self._session = session
+        self._stall_timeout = stall_timeout
+        self._chunk_size = chunk_size
+        self._scheduler = scheduler
+        self._shared: SharedConnection[Item[_T]] = SharedConnection(Observable(self._subscribe))
+
+    def __repr__(self) -> str:
+        return f"<Connection {self.request!r}>"
+
+    @property
+    def lines(self) -> Observable[bytes]:
+        """Cold: each subscription opens its own connection, reconnected by the policy."""
+        return self._raw_lines().pipe(reconnecting(self.policy, scheduler=self._scheduler))
+
+    @property
+    def items(self) -> Observable[Item[_T]]:
+        """Parsed messages and lifecycle events, in order, over one shared connection.
+
+        The first subscriber opens the connection, the last one to dispose closes it; after
+        the stream has ended the next subscriber opens a fresh one. Ends with
+        :class:`~rxtweet.events.Disconnected` (after :class:`~rxtweet.events.Errored` and
+        before ``on_error`` when it fails).
+        """
+        return self._shared.observable
+
+    @property
+    def connected(self) -> bool:
+        """Whether the shared connection is open (or being reopened) now."""
+        return self._shared.connected
+
+    @contextmanager
+    def hold(self) -> Iterator[None]:
+        """Subscribe several substreams inside the block; the connection opens at its end."""
+        with self._shared.hold():
+            yield
+
+    def _raw_lines(
+        self, on_response: Callable[[requests.Response], None] | None = None
+    ) -> Observable[bytes]:
+        return lines(
+            self.request,
+            session=self._session,
+            stall_timeout=self._stall_timeout,
+            chunk_size=self._chunk_size,
+            on_response=on_response,
+        )
+
+    def _subscribe(
+        self, observer: abc.ObserverBase[Item[_T]], scheduler: abc.SchedulerBase | None = None
+    ) -> abc.DisposableBase:
+        emit = observer.on_next
+        last_response: list[requests.Response | None] = [None]
+        lock = threading.Lock()
+        finished = [False]
+
+        def on_response(response: requests.Response) -> None:
+            last_response[0] = response
+            headers = dict(response.headers)
+            emit(
+                Connected(
+                    status_code=response.status_code,
+                    headers=headers,
+                    rate_limit=RateLimit.from_headers(headers),
+                    response=response,
+                )
+            )
+
+        def on_event(event: StreamEvent) -> None:
+            if isinstance(event, Closed) and event.response is None:
+                event = Closed(response=last_response[0])
+            emit(event)
+
+        def finish() -> bool:
+            with lock:
+                if finished[0]:
+                    return False
+                finished[0] = True
+                return True
+
+        def on_error(error: Exception) -> None:
+            if not finish():
+                return
+            log.debug("stream %s ended: %r", self.request, error)
+            try:
+                emit(Errored(error))
+                emit(Disconnected())
+            finally:
+                observer.on_error(error)
+
+        def on_completed() -> None:
+            if not finish():
+                return
+            try:
+                emit(Disconnected())
+            finally:
+                observer.on_completed()
+
+        source = self._raw_lines(on_response).pipe(
+            reconnecting(self.policy, scheduler=self._scheduler, on_event=on_event),
+            parse_lines(self._convert, self.stats, keep_raw=True),
+        )
+        return source.subscribe(emit, on_error, on_completed, scheduler=scheduler)
