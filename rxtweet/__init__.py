@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ._version import __version__
 from .errors import (
     BadRequest,
     Forbidden,
@@ -30,8 +31,6 @@ from .http import RateLimit, StreamRequest
 from .models import Media, Place, Poll, Response, StreamResponse, StreamRule, Tweet, User
 from .reconnect import ReconnectPolicy, RetriesExhausted
 from .v2 import StreamingClient, TweetStream
-
-__version__ = "0.1.0"
 
 __all__ = [
     "BadRequest",

@@ -35,7 +35,7 @@ from typing import Any
 import requests
 from reactivex import abc
 
-from . import __version__
+from ._version import __version__
 from .connection import Connection
 from .errors import RxTweetException
 from .events import (

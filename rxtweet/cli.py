@@ -15,16 +15,17 @@ __all__ = ["main"]
 
 
 def _demo(args: argparse.Namespace) -> int:
+    import orjson
     from reactivex import operators as ops
 
     from .http import StreamRequest
     from .testing import Attempt, FakeStreamServer, generate_v2_messages
     from .transport import lines
 
-    import orjson
-
     out = sys.stdout
-    with FakeStreamServer(messages=generate_v2_messages(seed=args.seed), keepalive_interval=0.5) as server:
+    with FakeStreamServer(
+        messages=generate_v2_messages(seed=args.seed), keepalive_interval=0.5
+    ) as server:
         server.script(Attempt(messages=args.count, rate=args.rate, ending="close"))
         request = StreamRequest("GET", f"{server.url}/2/tweets/sample/stream")
         stream = lines(request, stall_timeout=5.0).pipe(

@@ -50,7 +50,7 @@ import urllib3.connectionpool
 from reactivex import Observable, abc
 from reactivex.disposable import Disposable
 
-from . import __version__
+from ._version import __version__
 from .errors import HTTPException, StallError, StreamConnectionError
 from .framing import ChunkedDecoder, ChunkedEncodingError, LineSplitter
 from .http import StreamRequest
