@@ -15,31 +15,27 @@ __all__ = ["main"]
 
 
 def _demo(args: argparse.Namespace) -> int:
-    import orjson
+    from reactivex import Observable
     from reactivex import operators as ops
 
-    from .http import StreamRequest
+    from .models import Tweet
     from .testing import Attempt, FakeStreamServer, generate_v2_messages
-    from .transport import lines
+    from .v2 import StreamingClient
 
     out = sys.stdout
-    with FakeStreamServer(
-        messages=generate_v2_messages(seed=args.seed), keepalive_interval=0.5
-    ) as server:
-        server.script(Attempt(messages=args.count, rate=args.rate, ending="close"))
-        request = StreamRequest("GET", f"{server.url}/2/tweets/sample/stream")
-        stream = lines(request, stall_timeout=5.0).pipe(
-            ops.filter(lambda line: bool(line)),
-            ops.map(orjson.loads),
-        )
+    token = "demo-bearer-token"  # noqa: S105 - the local fake server's token, not a secret
 
-        def show(message: dict[str, object]) -> None:
-            data = message.get("data")
-            if isinstance(data, dict):
-                text = str(data.get("text", "")).replace("\n", " ")
-                print(f"{data.get('id')}  {text[:100]}", file=out)
+    def show(tweet: Tweet) -> None:
+        text = tweet.text.replace("\n", " ")
+        print(f"{tweet.id}  [{tweet.lang or '??'}]  {text[:90]}", file=out)
 
-        total = stream.pipe(ops.do_action(show), ops.count()).run()
+    messages = generate_v2_messages(seed=args.seed)
+    with FakeStreamServer(messages=messages, bearer_token=token) as server:
+        server.script(Attempt(rate=args.rate))
+        client = StreamingClient(token, base_url=server.url)
+        stream = client.sample_stream(tweet_fields=["lang", "created_at"])
+        shown: Observable[Tweet] = stream.tweets.pipe(ops.take(args.count), ops.do_action(show))
+        total = shown.pipe(ops.count()).run()
     print(f"-- {total} tweets from the local fake X server at {server.url}", file=out)
     return 0
 
