@@ -48,12 +48,13 @@ only the attribute is converted). ``repr(tweet)`` shortens the text to 40 charac
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime
-from typing import Any, ClassVar, NamedTuple
+from typing import Any, ClassVar, Generic, NamedTuple, TypeVar, overload
 
 __all__ = [
     "INCLUDE_MODELS",
+    "Field",
     "Media",
     "Place",
     "Poll",
@@ -77,12 +78,61 @@ def _short(text: Any, limit: int = 40) -> str:
     return repr(text)
 
 
+_V = TypeVar("_V")
+
+
+class Field(Generic[_V]):
+    """One model attribute: ``data[name]``, converted on read.
+
+    ``Field[int | None](int)`` reads ``data["author_id"]`` (the attribute's own name) and
+    returns ``int(value)``, or ``None`` when the key is absent or null. With
+    ``required=True`` an absent key raises ``AttributeError`` (so ``hasattr`` works, and
+    ``model["id"]`` raises ``KeyError``). ``default`` is called for the value of an absent
+    optional key (tweepy gives ``[]`` for some lists). Nothing is cached: most fields are read
+    once if at all, and re-converting a scalar is cheaper than a cache.
+    """
+
+    __slots__ = ("convert", "default", "name", "required")
+
+    def __init__(
+        self,
+        convert: Callable[[Any], Any] | None = None,
+        *,
+        required: bool = False,
+        default: Callable[[], Any] | None = None,
+    ) -> None:
+        self.convert = convert
+        self.required = required
+        self.default = default
+        self.name = ""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    @overload
+    def __get__(self, obj: None, owner: type | None = None) -> Field[_V]: ...
+
+    @overload
+    def __get__(self, obj: _Model, owner: type | None = None) -> _V: ...
+
+    def __get__(self, obj: _Model | None, owner: type | None = None) -> Any:
+        if obj is None:
+            return self
+        value = obj.data.get(self.name)
+        if value is None:
+            if self.required:
+                raise AttributeError(self.name)
+            return None if self.default is None else self.default()
+        convert = self.convert
+        return value if convert is None else convert(value)
+
+
 class _Model(Mapping[str, Any]):
     """Common base: a read-only, lazily converting view of one API object (``data``)."""
 
     __slots__ = ("data",)
 
-    #: Names of the modelled fields (the properties), filled in by ``__init_subclass__``.
+    #: Names of the modelled fields, filled in by ``__init_subclass__``.
     _FIELDS: ClassVar[frozenset[str]] = frozenset()
 
     data: dict[str, Any]
@@ -96,7 +146,7 @@ class _Model(Mapping[str, Any]):
             name
             for klass in cls.__mro__
             for name, value in vars(klass).items()
-            if isinstance(value, property)
+            if isinstance(value, property | Field)
         )
 
     # -- tweepy DataMapping ---------------------------------------------------------------
@@ -144,21 +194,16 @@ class _Model(Mapping[str, Any]):
         return hash(self._key())
 
 
+_Dict = dict[str, Any]
+
+
 class ReferencedTweet(_Model):
     """A ``referenced_tweets`` entry: ``{"type": "quoted"|"retweeted"|"replied_to", "id"}``."""
 
     __slots__ = ()
 
-    @property
-    def id(self) -> int:
-        try:
-            return int(self.data["id"])
-        except KeyError:
-            raise AttributeError("id") from None
-
-    @property
-    def type(self) -> str | None:
-        return self.data.get("type")
+    id = Field[int](int, required=True)
+    type = Field[str | None]()
 
     def __repr__(self) -> str:
         rtype = self.data.get("type")
@@ -166,9 +211,24 @@ class ReferencedTweet(_Model):
         return f"<ReferencedTweet id={self.data.get('id')}{extra}>"
 
 
+def _edit_controls(raw: _Dict) -> _Dict:
+    # Like tweepy: edits_remaining as int, editable_until as datetime (a converted copy;
+    # data["edit_controls"] stays raw).
+    value = dict(raw)
+    if value.get("edits_remaining") is not None:
+        value["edits_remaining"] = int(value["edits_remaining"])
+    if value.get("editable_until") is not None:
+        value["editable_until"] = _fromisoformat(value["editable_until"])
+    return value
+
+
 class Tweet(_Model):
     """A v2 Tweet. ``id`` and ``text`` are always sent; every other field is optional
-    (``None`` when absent; ``context_annotations`` is ``[]`` when absent, as in tweepy)."""
+    (``None`` when absent; ``context_annotations`` is ``[]`` when absent, as in tweepy).
+
+    ``referenced_tweets``, ``edit_history_tweet_ids`` and ``edit_controls`` are built once
+    and cached, so that ``tweet.referenced_tweets is tweet.referenced_tweets``.
+    """
 
     __slots__ = ("_cache",)
 
@@ -178,149 +238,51 @@ class Tweet(_Model):
         self.data = data
         self._cache = None
 
-    def _cached(self, name: str) -> Any:
-        cache = self._cache
-        if cache is None:
-            return _MISSING
-        return cache.get(name, _MISSING)
+    id = Field[int](int, required=True)
+    text = Field[str](required=True)
+    attachments = Field[_Dict | None]()
+    author_id = Field[int | None](int)
+    context_annotations = Field[list[_Dict]](default=list)
+    conversation_id = Field[int | None](int)
+    created_at = Field[datetime | None](_fromisoformat)
+    entities = Field[_Dict | None]()
+    geo = Field[_Dict | None]()
+    in_reply_to_user_id = Field[int | None](int)
+    lang = Field[str | None]()
+    non_public_metrics = Field[_Dict | None]()
+    note_tweet = Field[_Dict | None]()
+    organic_metrics = Field[_Dict | None]()
+    possibly_sensitive = Field[bool | None]()
+    promoted_metrics = Field[_Dict | None]()
+    public_metrics = Field[_Dict | None]()
+    reply_settings = Field[str | None]()
+    source = Field[str | None]()
+    withheld = Field[_Dict | None]()
 
-    def _store(self, name: str, value: Any) -> Any:
+    def _once(self, name: str, build: Callable[[Any], Any]) -> Any:
         cache = self._cache
         if cache is None:
             cache = self._cache = {}
-        cache[name] = value
+        elif name in cache:
+            return cache[name]
+        raw = self.data.get(name)
+        value = cache[name] = None if raw is None else build(raw)
         return value
 
     @property
-    def id(self) -> int:
-        try:
-            return int(self.data["id"])
-        except KeyError:
-            raise AttributeError("id") from None
-
-    @property
-    def text(self) -> str:
-        try:
-            return self.data["text"]  # type: ignore[no-any-return]
-        except KeyError:
-            raise AttributeError("text") from None
-
-    @property
     def edit_history_tweet_ids(self) -> list[int] | None:
-        value = self._cached("edit_history_tweet_ids")
-        if value is _MISSING:
-            raw = self.data.get("edit_history_tweet_ids")
-            value = self._store(
-                "edit_history_tweet_ids", None if raw is None else [int(i) for i in raw]
-            )
-        return value  # type: ignore[no-any-return]
+        return self._once("edit_history_tweet_ids", lambda raw: [int(i) for i in raw])  # type: ignore[no-any-return]
 
     @property
-    def attachments(self) -> dict[str, Any] | None:
-        return self.data.get("attachments")
-
-    @property
-    def author_id(self) -> int | None:
-        value = self.data.get("author_id")
-        return None if value is None else int(value)
-
-    @property
-    def context_annotations(self) -> list[dict[str, Any]]:
-        value = self.data.get("context_annotations")
-        if value is None:
-            value = self._cached("context_annotations")
-            if value is _MISSING:
-                value = self._store("context_annotations", [])
-        return value  # type: ignore[no-any-return]
-
-    @property
-    def conversation_id(self) -> int | None:
-        value = self.data.get("conversation_id")
-        return None if value is None else int(value)
-
-    @property
-    def created_at(self) -> datetime | None:
-        value = self.data.get("created_at")
-        return None if value is None else _fromisoformat(value)
-
-    @property
-    def edit_controls(self) -> dict[str, Any] | None:
-        """Like tweepy: ``edits_remaining`` as ``int``, ``editable_until`` as ``datetime``
-        (a converted copy; ``data["edit_controls"]`` stays raw)."""
-        value = self._cached("edit_controls")
-        if value is _MISSING:
-            raw = self.data.get("edit_controls")
-            if raw is not None:
-                raw = dict(raw)
-                if raw.get("edits_remaining") is not None:
-                    raw["edits_remaining"] = int(raw["edits_remaining"])
-                if raw.get("editable_until") is not None:
-                    raw["editable_until"] = _fromisoformat(raw["editable_until"])
-            value = self._store("edit_controls", raw)
-        return value  # type: ignore[no-any-return]
-
-    @property
-    def entities(self) -> dict[str, Any] | None:
-        return self.data.get("entities")
-
-    @property
-    def geo(self) -> dict[str, Any] | None:
-        return self.data.get("geo")
-
-    @property
-    def in_reply_to_user_id(self) -> int | None:
-        value = self.data.get("in_reply_to_user_id")
-        return None if value is None else int(value)
-
-    @property
-    def lang(self) -> str | None:
-        return self.data.get("lang")
-
-    @property
-    def non_public_metrics(self) -> dict[str, Any] | None:
-        return self.data.get("non_public_metrics")
-
-    @property
-    def note_tweet(self) -> dict[str, Any] | None:
-        return self.data.get("note_tweet")
-
-    @property
-    def organic_metrics(self) -> dict[str, Any] | None:
-        return self.data.get("organic_metrics")
-
-    @property
-    def possibly_sensitive(self) -> bool | None:
-        return self.data.get("possibly_sensitive")
-
-    @property
-    def promoted_metrics(self) -> dict[str, Any] | None:
-        return self.data.get("promoted_metrics")
-
-    @property
-    def public_metrics(self) -> dict[str, Any] | None:
-        return self.data.get("public_metrics")
+    def edit_controls(self) -> _Dict | None:
+        """``edits_remaining`` as ``int``, ``editable_until`` as ``datetime``."""
+        return self._once("edit_controls", _edit_controls)  # type: ignore[no-any-return]
 
     @property
     def referenced_tweets(self) -> list[ReferencedTweet] | None:
-        value = self._cached("referenced_tweets")
-        if value is _MISSING:
-            raw = self.data.get("referenced_tweets")
-            value = self._store(
-                "referenced_tweets", None if raw is None else [ReferencedTweet(r) for r in raw]
-            )
-        return value  # type: ignore[no-any-return]
-
-    @property
-    def reply_settings(self) -> str | None:
-        return self.data.get("reply_settings")
-
-    @property
-    def source(self) -> str | None:
-        return self.data.get("source")
-
-    @property
-    def withheld(self) -> dict[str, Any] | None:
-        return self.data.get("withheld")
+        return self._once(  # type: ignore[no-any-return]
+            "referenced_tweets", lambda raw: [ReferencedTweet(r) for r in raw]
+        )
 
     def __len__(self) -> int:
         return len(self.text)
@@ -337,76 +299,21 @@ class User(_Model):
 
     __slots__ = ()
 
-    @property
-    def id(self) -> int:
-        try:
-            return int(self.data["id"])
-        except KeyError:
-            raise AttributeError("id") from None
-
-    @property
-    def name(self) -> str:
-        try:
-            return self.data["name"]  # type: ignore[no-any-return]
-        except KeyError:
-            raise AttributeError("name") from None
-
-    @property
-    def username(self) -> str:
-        try:
-            return self.data["username"]  # type: ignore[no-any-return]
-        except KeyError:
-            raise AttributeError("username") from None
-
-    @property
-    def created_at(self) -> datetime | None:
-        value = self.data.get("created_at")
-        return None if value is None else _fromisoformat(value)
-
-    @property
-    def description(self) -> str | None:
-        return self.data.get("description")
-
-    @property
-    def entities(self) -> dict[str, Any] | None:
-        return self.data.get("entities")
-
-    @property
-    def location(self) -> str | None:
-        return self.data.get("location")
-
-    @property
-    def pinned_tweet_id(self) -> int | None:
-        value = self.data.get("pinned_tweet_id")
-        return None if value is None else int(value)
-
-    @property
-    def profile_image_url(self) -> str | None:
-        return self.data.get("profile_image_url")
-
-    @property
-    def protected(self) -> bool | None:
-        return self.data.get("protected")
-
-    @property
-    def public_metrics(self) -> dict[str, Any] | None:
-        return self.data.get("public_metrics")
-
-    @property
-    def url(self) -> str | None:
-        return self.data.get("url")
-
-    @property
-    def verified(self) -> bool | None:
-        return self.data.get("verified")
-
-    @property
-    def verified_type(self) -> str | None:
-        return self.data.get("verified_type")
-
-    @property
-    def withheld(self) -> dict[str, Any] | None:
-        return self.data.get("withheld")
+    id = Field[int](int, required=True)
+    name = Field[str](required=True)
+    username = Field[str](required=True)
+    created_at = Field[datetime | None](_fromisoformat)
+    description = Field[str | None]()
+    entities = Field[_Dict | None]()
+    location = Field[str | None]()
+    pinned_tweet_id = Field[int | None](int)
+    profile_image_url = Field[str | None]()
+    protected = Field[bool | None]()
+    public_metrics = Field[_Dict | None]()
+    url = Field[str | None]()
+    verified = Field[bool | None]()
+    verified_type = Field[str | None]()
+    withheld = Field[_Dict | None]()
 
     def __str__(self) -> str:
         return self.username
@@ -421,63 +328,19 @@ class Media(_Model):
 
     __slots__ = ()
 
-    @property
-    def media_key(self) -> str:
-        try:
-            return self.data["media_key"]  # type: ignore[no-any-return]
-        except KeyError:
-            raise AttributeError("media_key") from None
-
-    @property
-    def type(self) -> str:
-        try:
-            return self.data["type"]  # type: ignore[no-any-return]
-        except KeyError:
-            raise AttributeError("type") from None
-
-    @property
-    def url(self) -> str | None:
-        return self.data.get("url")
-
-    @property
-    def duration_ms(self) -> int | None:
-        return self.data.get("duration_ms")
-
-    @property
-    def height(self) -> int | None:
-        return self.data.get("height")
-
-    @property
-    def non_public_metrics(self) -> dict[str, Any] | None:
-        return self.data.get("non_public_metrics")
-
-    @property
-    def organic_metrics(self) -> dict[str, Any] | None:
-        return self.data.get("organic_metrics")
-
-    @property
-    def preview_image_url(self) -> str | None:
-        return self.data.get("preview_image_url")
-
-    @property
-    def promoted_metrics(self) -> dict[str, Any] | None:
-        return self.data.get("promoted_metrics")
-
-    @property
-    def public_metrics(self) -> dict[str, Any] | None:
-        return self.data.get("public_metrics")
-
-    @property
-    def width(self) -> int | None:
-        return self.data.get("width")
-
-    @property
-    def alt_text(self) -> str | None:
-        return self.data.get("alt_text")
-
-    @property
-    def variants(self) -> list[dict[str, Any]] | None:
-        return self.data.get("variants")
+    media_key = Field[str](required=True)
+    type = Field[str](required=True)
+    url = Field[str | None]()
+    duration_ms = Field[int | None]()
+    height = Field[int | None]()
+    non_public_metrics = Field[_Dict | None]()
+    organic_metrics = Field[_Dict | None]()
+    preview_image_url = Field[str | None]()
+    promoted_metrics = Field[_Dict | None]()
+    public_metrics = Field[_Dict | None]()
+    width = Field[int | None]()
+    alt_text = Field[str | None]()
+    variants = Field[list[_Dict] | None]()
 
     def _key(self) -> Any:
         return self.data.get("media_key")
@@ -491,44 +354,14 @@ class Place(_Model):
 
     __slots__ = ()
 
-    @property
-    def full_name(self) -> str:
-        try:
-            return self.data["full_name"]  # type: ignore[no-any-return]
-        except KeyError:
-            raise AttributeError("full_name") from None
-
-    @property
-    def id(self) -> str:
-        try:
-            return self.data["id"]  # type: ignore[no-any-return]
-        except KeyError:
-            raise AttributeError("id") from None
-
-    @property
-    def contained_within(self) -> list[str]:
-        value = self.data.get("contained_within")
-        return [] if value is None else value
-
-    @property
-    def country(self) -> str | None:
-        return self.data.get("country")
-
-    @property
-    def country_code(self) -> str | None:
-        return self.data.get("country_code")
-
-    @property
-    def geo(self) -> dict[str, Any] | None:
-        return self.data.get("geo")
-
-    @property
-    def name(self) -> str | None:
-        return self.data.get("name")
-
-    @property
-    def place_type(self) -> str | None:
-        return self.data.get("place_type")
+    full_name = Field[str](required=True)
+    id = Field[str](required=True)
+    contained_within = Field[list[str]](default=list)
+    country = Field[str | None]()
+    country_code = Field[str | None]()
+    geo = Field[_Dict | None]()
+    name = Field[str | None]()
+    place_type = Field[str | None]()
 
     def __str__(self) -> str:
         return self.full_name
@@ -543,32 +376,11 @@ class Poll(_Model):
 
     __slots__ = ()
 
-    @property
-    def id(self) -> str:
-        try:
-            return self.data["id"]  # type: ignore[no-any-return]
-        except KeyError:
-            raise AttributeError("id") from None
-
-    @property
-    def options(self) -> list[dict[str, Any]]:
-        try:
-            return self.data["options"]  # type: ignore[no-any-return]
-        except KeyError:
-            raise AttributeError("options") from None
-
-    @property
-    def duration_minutes(self) -> int | None:
-        return self.data.get("duration_minutes")
-
-    @property
-    def end_datetime(self) -> datetime | None:
-        value = self.data.get("end_datetime")
-        return None if value is None else _fromisoformat(value)
-
-    @property
-    def voting_status(self) -> str | None:
-        return self.data.get("voting_status")
+    id = Field[str](required=True)
+    options = Field[list[_Dict]](required=True)
+    duration_minutes = Field[int | None]()
+    end_datetime = Field[datetime | None](_fromisoformat)
+    voting_status = Field[str | None]()
 
     def __iter__(self) -> Iterator[dict[str, Any]]:  # type: ignore[override]
         return iter(self.options)
