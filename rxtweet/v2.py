@@ -30,7 +30,7 @@ from reactivex import Observable, abc
 
 from .basestream import BaseStream
 from .connection import Connection, Item
-from .errors import HTTPException
+from .errors import HTTPException, RxTweetException
 from .events import Disconnected, StreamEvent
 from .http import StreamRequest
 from .models import Response, StreamResponse, StreamRule, Tweet
@@ -267,7 +267,6 @@ class StreamingClient(BaseStream):
         self.wait_on_rate_limit = wait_on_rate_limit
         self.base_url = base_url.rstrip("/")
         self._pending: Parsed[StreamResponse] | None = None
-        self._sleep: Callable[[float], None] = time.sleep
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} base_url={self.base_url!r} running={self.running}>"
@@ -305,6 +304,10 @@ class StreamingClient(BaseStream):
             chunk_size=self.chunk_size,
             scheduler=self.scheduler,
         )
+
+    def _sleep(self, seconds: float) -> None:
+        # A method, so that tests (and users) can replace it, and time.sleep is looked up late.
+        time.sleep(seconds)
 
     def _headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.bearer_token}", "User-Agent": self.user_agent}
@@ -385,7 +388,11 @@ class StreamingClient(BaseStream):
         Rule-level problems (``DuplicateRule``, invalid rules) come back in ``errors``; HTTP
         failures raise the typed exceptions.
         """
+        if isinstance(add, str):
+            raise TypeError(f"add_rules takes StreamRule objects: StreamRule({add!r})")
         rules = [add] if isinstance(add, StreamRule) else list(add)
+        if not all(isinstance(rule, StreamRule) for rule in rules):
+            raise TypeError("add_rules takes a StreamRule or an iterable of StreamRule")
         body = {
             "add": [
                 {k: v for k, v in (("value", r.value), ("tag", r.tag)) if v is not None}
@@ -416,6 +423,8 @@ class StreamingClient(BaseStream):
                 if isinstance(ids, str)
                 else (str(ids) if isinstance(ids, int) else ",".join(str(i) for i in ids))
             )
+            if not params["ids"]:
+                raise ValueError("ids is empty: pass None to get every rule")
         return self._rules_request("GET", params=params)
 
     def _rules_request(
@@ -444,16 +453,22 @@ class StreamingClient(BaseStream):
             if response.status_code == 429 and self.wait_on_rate_limit:
                 error = HTTPException.from_response(response, request_line=f"{method} {url}")
                 wait = error.rate_limit.seconds_until_reset() if error.rate_limit else None
-                wait = 60.0 if wait is None else wait + 1
+                # As tweepy: until the reset plus a second; a reset already past: no wait.
+                wait = 60.0 if wait is None else (wait + 1 if wait > 0 else 0.0)
                 log.warning("Rate limit exceeded. Sleeping for %d seconds.", round(wait))
                 self._sleep(wait)
                 continue
-            if response.status_code not in (200, 201):
+            if not 200 <= response.status_code < 300:
                 raise HTTPException.from_response(response, request_line=f"{method} {url}")
             break
         if self.return_type is requests.Response:
             return response
-        doc = response.json()
+        try:
+            doc = response.json()
+        except ValueError as exc:
+            raise RxTweetException(
+                f"{method} {url} answered {response.status_code} with a body that is not JSON"
+            ) from exc
         if self.return_type is dict:
             return doc
         return to_response(doc, StreamRule)
