@@ -1,0 +1,853 @@
+"""API v1.1: :class:`Stream` (tweepy's face and the reactive one) and :class:`V1Stream`.
+
+Reactive::
+
+    client = Stream(consumer_key, consumer_secret, access_token, access_token_secret)
+    stream = client.filter_stream(track=["python"])
+    stream.statuses.pipe(ops.take(100)).subscribe(lambda s: print(s.id, s.full_text))
+
+tweepy::
+
+    class IDPrinter(Stream):
+        def on_status(self, status):
+            print(status.id)
+
+    IDPrinter(consumer_key, consumer_secret, access_token, access_token_secret).sample()
+
+Both faces run on the same machinery as API v2 (:class:`~rxtweet.connection.Connection`:
+transport, reconnects, parsing, one shared connection); the v1.1 parts are the request
+(OAuth 1.0a, a form body for ``statuses/filter``), the message types
+(:func:`rxtweet.status.to_v1_message`) and two small line-level operators:
+
+* :func:`length_delimited` for ``delimited=length`` framing;
+* a guard that ends the stream (without reconnecting) on the disconnect codes that a
+  reconnect cannot cure, see :attr:`Stream.fatal_disconnect_codes`.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, Final
+
+import requests
+from reactivex import Observable, abc
+from requests_oauthlib import OAuth1
+
+from .basestream import BaseStream
+from .connection import Connection, Item
+from .errors import RxTweetException
+from .events import StreamEvent
+from .http import StreamRequest
+from .parse import Parsed, decode
+from .reconnect import ReconnectPolicy
+from .status import (
+    DeleteNotice,
+    DisconnectNotice,
+    LimitNotice,
+    ScrubGeoNotice,
+    StallWarning,
+    Status,
+    StatusWithheldNotice,
+    UnknownNotice,
+    UserWithheldNotice,
+    V1Message,
+    to_v1_message,
+)
+from .transport import DEFAULT_CHUNK_SIZE
+from .v2 import _select_events, _select_messages
+
+__all__ = [
+    "DEFAULT_FATAL_DISCONNECT_CODES",
+    "DelimitedStats",
+    "FatalDisconnect",
+    "Stream",
+    "UnknownMessage",
+    "V1Stream",
+    "filter_params",
+    "length_delimited",
+    "sample_params",
+]
+
+log = logging.getLogger("rxtweet.v1")
+
+DEFAULT_BASE_URL = "https://stream.twitter.com"
+
+#: Disconnect codes after which reconnecting with the same credentials cannot help:
+#: 2 "duplicate stream" and 7 "admin logout" (another connection with these credentials
+#: took over: reconnecting would throw it off, and it would throw us off, for ever), and
+#: 6 "token revoked" (the next connect would only earn a 401).
+DEFAULT_FATAL_DISCONNECT_CODES: Final = frozenset({2, 6, 7})
+
+#: ``statuses/filter`` limits (X's documented defaults for standard access).
+MAX_TRACK = 400
+MAX_FOLLOW = 5000
+MAX_BOXES = 25
+MAX_PHRASE_BYTES = 60
+FILTER_LEVELS = ("none", "low", "medium")
+
+
+# --- events and errors ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class UnknownMessage(StreamEvent):
+    """A JSON object of no known v1.1 message type arrived (logged, never fatal).
+
+    ``raw`` is the line; ``keys`` its top-level keys (e.g. ``("friends",)`` from a user
+    stream). It is also in :attr:`V1Stream.messages` as an
+    :class:`~rxtweet.status.UnknownNotice`.
+    """
+
+    raw: bytes
+    keys: tuple[str, ...]
+
+    def __repr__(self) -> str:
+        return f"UnknownMessage(keys={self.keys!r}, raw=<{len(self.raw)} bytes>)"
+
+
+class FatalDisconnect(RxTweetException):
+    """X sent a disconnect message whose code is in :attr:`Stream.fatal_disconnect_codes`.
+
+    The stream ends with this error instead of reconnecting. Attributes: ``code``,
+    ``reason``, ``stream_name`` and ``notice`` (the :class:`~rxtweet.status.DisconnectNotice`).
+    """
+
+    def __init__(self, notice: DisconnectNotice) -> None:
+        self.notice = notice
+        self.code = notice.code
+        self.reason = notice.reason
+        self.stream_name = notice.stream_name
+        super().__init__(
+            f"X disconnected the stream: code {self.code} ({notice.meaning}): "
+            f"{self.reason or 'no reason given'}; not reconnecting with the same credentials"
+        )
+
+
+# --- OAuth 1.0a -------------------------------------------------------------------------------
+
+_signing = threading.local()
+
+
+class _WhileSigning(logging.Filter):
+    """Drops the OAuth libraries' DEBUG records made while rxtweet signs a request.
+
+    requests-oauthlib and oauthlib log the Authorization header (consumer key, access
+    token, signature) and the signature base string at DEBUG; rxtweet keeps credentials
+    out of logs. Only records made on the signing thread, inside rxtweet's signer, are
+    dropped: the libraries' logging is untouched for everyone else.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno >= logging.WARNING or not getattr(_signing, "active", False)
+
+
+_OAUTH_LOGGERS = ("requests_oauthlib.oauth1_auth", "oauthlib.oauth1.rfc5849")
+for _name in _OAUTH_LOGGERS:
+    logging.getLogger(_name).addFilter(_WhileSigning())
+
+
+class _QuietOAuth1(OAuth1):  # type: ignore[misc]
+    """``requests_oauthlib.OAuth1`` (HMAC-SHA1), without the credentials in DEBUG logs."""
+
+    def __call__(self, r: requests.PreparedRequest) -> requests.PreparedRequest:
+        _signing.active = True
+        try:
+            return super().__call__(r)  # type: ignore[no-any-return]
+        finally:
+            _signing.active = False
+
+    def __repr__(self) -> str:
+        return "<OAuth1 HMAC-SHA1>"
+
+
+# --- parameters -------------------------------------------------------------------------------
+
+
+def _listed(name: str, value: Any) -> list[Any]:
+    if value is None:
+        return []
+    if isinstance(value, str | bytes):
+        raise TypeError(f"{name} must be a list, not a string: use {name}=[{value!r}]")
+    if not isinstance(value, Iterable):
+        raise TypeError(f"{name} must be a list, not {type(value).__name__}")
+    return list(value)
+
+
+def _phrases(name: str, value: Any, *, max_bytes: int | None = None) -> list[str]:
+    items = _listed(name, value)
+    for item in items:
+        if not isinstance(item, str):
+            raise TypeError(f"{name}: {item!r} is not a string")
+        if not item.strip():
+            raise ValueError(f"{name}: empty or blank item {item!r}")
+        if "," in item:
+            raise ValueError(
+                f"{name}: {item!r} contains a comma, which separates items on the wire; "
+                "pass each item separately"
+            )
+        if max_bytes is not None and len(item.encode("utf-8")) > max_bytes:
+            raise ValueError(
+                f"{name}: {item!r} is {len(item.encode('utf-8'))} bytes of UTF-8; "
+                f"X accepts 1 to {max_bytes}"
+            )
+    return items
+
+
+def _follow_ids(value: Any) -> list[str]:
+    ids: list[str] = []
+    for item in _listed("follow", value):
+        if isinstance(item, bool) or not isinstance(item, int | str):
+            raise TypeError(f"follow: {item!r} is not a user id (an int or a string of digits)")
+        text = str(item)
+        if not (text.isascii() and text.isdigit()) or int(text) == 0:
+            raise ValueError(
+                f"follow: {item!r} is not a user id (a positive integer; "
+                "screen names are not accepted)"
+            )
+        ids.append(text)
+    if len(ids) > MAX_FOLLOW:
+        raise ValueError(f"follow: {len(ids)} user ids; X accepts at most {MAX_FOLLOW}")
+    return ids
+
+
+def _locations(value: Any) -> list[str]:
+    numbers = _listed("locations", value)
+    for x in numbers:
+        if isinstance(x, bool) or not isinstance(x, int | float):
+            raise TypeError(f"locations: {x!r} is not a number")
+        if not math.isfinite(x):
+            raise ValueError(f"locations: {x!r} is not a finite number")
+    if len(numbers) % 4:
+        raise ValueError(
+            f"locations: {len(numbers)} numbers; need 4 per bounding box "
+            "(south-west longitude, latitude, then north-east longitude, latitude)"
+        )
+    boxes = len(numbers) // 4
+    if boxes > MAX_BOXES:
+        raise ValueError(f"locations: {boxes} bounding boxes; X accepts at most {MAX_BOXES}")
+    for i in range(boxes):
+        sw_lon, sw_lat, ne_lon, ne_lat = numbers[4 * i : 4 * i + 4]
+        where = f"locations box {i + 1} {[sw_lon, sw_lat, ne_lon, ne_lat]}"
+        if not (-180 <= sw_lon <= 180 and -180 <= ne_lon <= 180):
+            raise ValueError(f"{where}: longitudes must be within [-180, 180]")
+        if not (-90 <= sw_lat <= 90 and -90 <= ne_lat <= 90):
+            raise ValueError(f"{where}: latitudes must be within [-90, 90]")
+        if not (sw_lon < ne_lon and sw_lat < ne_lat):
+            raise ValueError(
+                f"{where}: give the south-west corner first (its longitude and latitude "
+                "must be below the north-east corner's)"
+            )
+    return [f"{x:.4f}" for x in numbers]
+
+
+def _common(params: dict[str, str], languages: Any, stall_warnings: bool, delimited: Any) -> None:
+    langs = _phrases("languages", languages)
+    if langs:
+        params["language"] = ",".join(langs)
+    if stall_warnings:
+        params["stall_warnings"] = "true"
+    if delimited is not None:
+        if delimited != "length":
+            raise ValueError(f"delimited must be 'length' or None, not {delimited!r}")
+        params["delimited"] = "length"
+
+
+def filter_params(
+    *,
+    follow: Iterable[int | str] | None = None,
+    track: Iterable[str] | None = None,
+    locations: Iterable[float] | None = None,
+    filter_level: str | None = None,
+    languages: Iterable[str] | None = None,
+    stall_warnings: bool = False,
+    delimited: str | None = None,
+) -> dict[str, str]:
+    """tweepy's ``Stream.filter`` arguments -> the ``statuses/filter`` form body, checked.
+
+    As tweepy: ``follow`` ids and ``track`` phrases joined by commas, ``locations`` as
+    ``%.4f`` numbers joined by commas, ``language`` from ``languages``,
+    ``stall_warnings=true``; plus ``delimited=length`` when asked. Raises ``ValueError``
+    (or ``TypeError`` for a wrong type) before anything connects: none of
+    follow/track/locations; a track phrase that is blank, over 60 bytes of UTF-8 or holds a
+    comma; more than 400 phrases, 5,000 ids or 25 boxes; an id that is not a positive
+    integer (or a string of digits); locations not 4 numbers per box, out of range, or
+    north-east before south-west; ``filter_level`` not ``none``/``low``/``medium``. A plain
+    string where a list is expected is a ``TypeError`` (tweepy would split it into
+    characters).
+    """
+    ids = _follow_ids(follow)
+    phrases = _phrases("track", track, max_bytes=MAX_PHRASE_BYTES)
+    if len(phrases) > MAX_TRACK:
+        raise ValueError(f"track: {len(phrases)} phrases; X accepts at most {MAX_TRACK}")
+    boxes = _locations(locations)
+    if not (ids or phrases or boxes):
+        raise ValueError("filter() needs at least one of follow, track or locations")
+    params: dict[str, str] = {}
+    if ids:
+        params["follow"] = ",".join(ids)
+    if phrases:
+        params["track"] = ",".join(phrases)
+    if boxes:
+        params["locations"] = ",".join(boxes)
+    if filter_level is not None:
+        if filter_level not in FILTER_LEVELS:
+            raise ValueError(
+                f"filter_level must be one of {', '.join(FILTER_LEVELS)}, not {filter_level!r}"
+            )
+        params["filter_level"] = filter_level
+    _common(params, languages, stall_warnings, delimited)
+    return params
+
+
+def sample_params(
+    *,
+    languages: Iterable[str] | None = None,
+    stall_warnings: bool = False,
+    delimited: str | None = None,
+) -> dict[str, str]:
+    """tweepy's ``Stream.sample`` arguments -> the ``statuses/sample`` query, checked."""
+    params: dict[str, str] = {}
+    _common(params, languages, stall_warnings, delimited)
+    return params
+
+
+# --- line-level operators ---------------------------------------------------------------------
+
+
+class DelimitedStats:
+    """Counters of :func:`length_delimited`: ``lengths`` (length lines consumed) and
+    ``mismatches`` (a length that did not match its message, a message without a length,
+    a length without a message). Each mismatch is also logged at WARNING."""
+
+    __slots__ = ("lengths", "mismatches")
+
+    def __init__(self) -> None:
+        self.lengths = 0
+        self.mismatches = 0
+
+    def __repr__(self) -> str:
+        return f"DelimitedStats(lengths={self.lengths}, mismatches={self.mismatches})"
+
+
+def length_delimited(
+    stats: DelimitedStats | None = None,
+) -> Callable[[Observable[bytes]], Observable[bytes]]:
+    """An operator over the lines of one connection for ``delimited=length`` framing.
+
+    X then writes each message as ``<length>\\r\\n<message>\\r\\n``, where the length counts
+    the message's bytes *including* its ``\\r\\n``; keep-alive newlines may come before a
+    length line. A JSON message never holds a raw newline, so the transport already splits
+    this into a digits-only line and the message line. This operator consumes each length
+    line, checks it against the next line (``len(line) + 2 == length``) and passes the
+    message on; keep-alives pass through. A mismatch (or a message without a length, or two
+    lengths in a row) is logged at WARNING and counted in ``stats``; the message is passed
+    on all the same, never dropped silently. The state is per subscription, i.e. per
+    connection: after a reconnect it starts afresh.
+    """
+    counters = stats if stats is not None else DelimitedStats()
+
+    def mismatch(what: str) -> None:
+        counters.mismatches += 1
+        log.warning("delimited=length: %s (mismatches so far: %d)", what, counters.mismatches)
+
+    def operator(source: Observable[bytes]) -> Observable[bytes]:
+        def subscribe(
+            observer: abc.ObserverBase[bytes], scheduler: abc.SchedulerBase | None = None
+        ) -> abc.DisposableBase:
+            expected: int | None = None
+            emit = observer.on_next
+
+            def on_next(line: bytes) -> None:
+                nonlocal expected
+                if not line or line.isspace():
+                    emit(line)  # a keep-alive
+                    return
+                if line[0] != 0x7B:  # "{": the common case skips the digit test
+                    digits = line.strip()
+                    if digits.isdigit():
+                        counters.lengths += 1
+                        if expected is not None:
+                            mismatch(f"a length line ({expected}) had no message")
+                        expected = int(digits)
+                        return
+                if expected is None:
+                    mismatch(f"a message of {len(line) + 2} bytes had no length line")
+                elif len(line) + 2 != expected:
+                    mismatch(
+                        f"the length line said {expected} bytes, the message has {len(line) + 2}"
+                    )
+                expected = None
+                emit(line)
+
+            return source.subscribe(
+                on_next, observer.on_error, observer.on_completed, scheduler=scheduler
+            )
+
+        return Observable(subscribe)
+
+    return operator
+
+
+def _end_on_fatal_disconnect(
+    codes: frozenset[int],
+) -> Callable[[Observable[bytes]], Observable[bytes]]:
+    """Passes lines on; after a disconnect message whose code is in ``codes``, errors with
+    :class:`FatalDisconnect` (which the reconnect policy does not retry). The message itself
+    is delivered first, so the hooks and substreams see it."""
+
+    def operator(source: Observable[bytes]) -> Observable[bytes]:
+        def subscribe(
+            observer: abc.ObserverBase[bytes], scheduler: abc.SchedulerBase | None = None
+        ) -> abc.DisposableBase:
+            def on_next(line: bytes) -> None:
+                observer.on_next(line)
+                if b'"disconnect"' not in line[:24]:
+                    return
+                doc = decode(line)
+                inner = doc.get("disconnect") if isinstance(doc, dict) else None
+                if type(inner) is not dict:
+                    return
+                notice = DisconnectNotice(inner)
+                if notice.code in codes:
+                    log.error(
+                        "X sent disconnect code %s (%s): %s. Not reconnecting: another "
+                        "connection with the same credentials would be thrown off, or the "
+                        "credentials no longer work.",
+                        notice.code,
+                        notice.meaning,
+                        notice.reason,
+                    )
+                    observer.on_error(FatalDisconnect(notice))
+                else:
+                    log.info(
+                        "X sent disconnect code %s (%s): %s; reconnecting when it closes",
+                        notice.code,
+                        notice.meaning,
+                        notice.reason,
+                    )
+
+            return source.subscribe(
+                on_next, observer.on_error, observer.on_completed, scheduler=scheduler
+            )
+
+        return Observable(subscribe)
+
+    return operator
+
+
+class _V1Connection(Connection[V1Message]):
+    """A :class:`Connection` whose lines go through the v1.1 line operators."""
+
+    def __init__(
+        self,
+        request: StreamRequest,
+        *,
+        delimited: bool,
+        fatal_disconnect_codes: frozenset[int],
+        **kwargs: Any,
+    ) -> None:
+        self.delimited_stats = DelimitedStats()
+        self._delimited = delimited
+        self._fatal_codes = fatal_disconnect_codes
+        super().__init__(request, to_v1_message, **kwargs)
+
+    def _raw_lines(
+        self, on_response: Callable[[requests.Response], None] | None = None
+    ) -> Observable[bytes]:
+        source = super()._raw_lines(on_response)
+        if self._delimited:
+            source = source.pipe(length_delimited(self.delimited_stats))
+        if self._fatal_codes:
+            source = source.pipe(_end_on_fatal_disconnect(self._fatal_codes))
+        return source
+
+
+# --- the reactive face ------------------------------------------------------------------------
+
+
+def _of_type(cls: type[Any]) -> Callable[[Any], Any]:
+    def pick(message: Any) -> Any:
+        return message if type(message) is cls else None
+
+    return pick
+
+
+def _identity(message: V1Message) -> V1Message:
+    return message
+
+
+def _unknown_as_events(source: Observable[Item[Any]]) -> Observable[Item[Any]]:
+    """Each parsed :class:`UnknownNotice` -> an :class:`UnknownMessage` event."""
+
+    def subscribe(
+        observer: abc.ObserverBase[Item[Any]], scheduler: abc.SchedulerBase | None = None
+    ) -> abc.DisposableBase:
+        emit = observer.on_next
+
+        def on_next(item: Any) -> None:
+            if type(item) is Parsed and type(item.value) is UnknownNotice:
+                emit(UnknownMessage(item.raw, item.value.type_keys))
+            else:
+                emit(item)
+
+        return source.subscribe(
+            on_next, observer.on_error, observer.on_completed, scheduler=scheduler
+        )
+
+    return Observable(subscribe)
+
+
+class V1Stream:
+    """The observables of one v1.1 stream. It holds observables; it is not one.
+
+    All substreams but :attr:`lines` share one connection (subscribe inside :meth:`hold`
+    to attach several before it opens), exactly as :class:`~rxtweet.TweetStream`.
+
+    Attributes:
+        lines: cold raw lines (length lines already consumed with ``delimited="length"``);
+            each subscription opens its own reconnecting connection.
+        messages: every message, typed: a :class:`~rxtweet.status.Status` or a
+            :class:`~rxtweet.status.Notice` subclass (:class:`~rxtweet.status.UnknownNotice`
+            for unknown types). Match on the type.
+        statuses: the :class:`~rxtweet.status.Status` messages.
+        deletes: :class:`~rxtweet.status.DeleteNotice` (``.id``, ``.user_id``).
+        limits: :class:`~rxtweet.status.LimitNotice` (``.track``).
+        scrub_geo: :class:`~rxtweet.status.ScrubGeoNotice`.
+        status_withheld: :class:`~rxtweet.status.StatusWithheldNotice`.
+        user_withheld: :class:`~rxtweet.status.UserWithheldNotice`.
+        warnings: :class:`~rxtweet.status.StallWarning` (with ``stall_warnings=True``).
+        disconnect_messages: :class:`~rxtweet.status.DisconnectNotice`.
+        events: lifecycle events, plus :class:`UnknownMessage` for each message of unknown
+            type; completes after ``Disconnected``.
+        stats: parse counters; delimited: ``delimited=length`` counters.
+    """
+
+    def __init__(self, connection: _V1Connection) -> None:
+        self.connection = connection
+        items = connection.items
+        self.lines: Observable[bytes] = connection.lines
+        self.messages: Observable[V1Message] = items.pipe(_select_messages(_identity))
+        self.statuses: Observable[Status] = items.pipe(_select_messages(_of_type(Status)))
+        self.deletes: Observable[DeleteNotice] = items.pipe(
+            _select_messages(_of_type(DeleteNotice))
+        )
+        self.limits: Observable[LimitNotice] = items.pipe(_select_messages(_of_type(LimitNotice)))
+        self.scrub_geo: Observable[ScrubGeoNotice] = items.pipe(
+            _select_messages(_of_type(ScrubGeoNotice))
+        )
+        self.status_withheld: Observable[StatusWithheldNotice] = items.pipe(
+            _select_messages(_of_type(StatusWithheldNotice))
+        )
+        self.user_withheld: Observable[UserWithheldNotice] = items.pipe(
+            _select_messages(_of_type(UserWithheldNotice))
+        )
+        self.warnings: Observable[StallWarning] = items.pipe(
+            _select_messages(_of_type(StallWarning))
+        )
+        self.disconnect_messages: Observable[DisconnectNotice] = items.pipe(
+            _select_messages(_of_type(DisconnectNotice))
+        )
+        self.events: Observable[StreamEvent] = items.pipe(_unknown_as_events, _select_events())
+        self.stats = connection.stats
+        self.delimited = connection.delimited_stats
+
+    @contextmanager
+    def hold(self) -> Iterator[V1Stream]:
+        """Subscribe inside the block; the shared connection opens when it ends."""
+        with self.connection.hold():
+            yield self
+
+    @property
+    def connected(self) -> bool:
+        """Whether the shared connection is open now."""
+        return self.connection.connected
+
+    def __repr__(self) -> str:
+        return f"<V1Stream {self.connection.request!r}>"
+
+
+# --- Stream -----------------------------------------------------------------------------------
+
+
+class Stream(BaseStream):
+    """Filter and sample realtime statuses with API v1.1 — tweepy's ``Stream``, reactive.
+
+    Change ``import tweepy`` to ``import rxtweet as tweepy`` and tweepy code runs unchanged;
+    ``base_url`` points it at a :class:`~rxtweet.testing.FakeStreamServer` or a proxy.
+    Requests are signed with OAuth 1.0a (HMAC-SHA1, ``requests_oauthlib.OAuth1``), the
+    ``statuses/filter`` form body included; every reconnect is signed afresh.
+
+    Args:
+        consumer_key, consumer_secret, access_token, access_token_secret: the app's and the
+            user's credentials (never logged, never in a repr or an error message).
+        base_url: ``https://stream.twitter.com`` by default.
+        stall_timeout: seconds without a byte before reconnecting; X sends a keep-alive
+            every 30 s on v1.1 and advises 90 s.
+        Others: see :class:`~rxtweet.basestream.BaseStream`.
+
+    Disconnect messages: every one reaches :meth:`on_disconnect_message` (and
+    :attr:`V1Stream.disconnect_messages`). X closes the connection after it; for most
+    codes (1 shutdown, 4 stall, 10 stream exception, 11 broker stall, 12 shed load …) the
+    stream reconnects as usual. For the codes in :attr:`fatal_disconnect_codes` (2
+    duplicate stream, 6 token revoked, 7 admin logout) the stream ends instead, logged at
+    ERROR with X's reason and reported as :class:`FatalDisconnect` (``on_exception``, then
+    ``on_disconnect``): with 2 and 7 another connection uses the same credentials, and
+    reconnecting would throw it off and be thrown off in turn, for ever; after 6 the next
+    connect can only fail with 401. tweepy only calls the hook (and reconnects). Set
+    ``fatal_disconnect_codes = frozenset()`` on a subclass or an instance for that.
+    """
+
+    #: Disconnect codes that end the stream instead of reconnecting (read when a stream is
+    #: created; set it on a subclass or an instance).
+    fatal_disconnect_codes: frozenset[int] = DEFAULT_FATAL_DISCONNECT_CODES
+
+    def __init__(
+        self,
+        consumer_key: str,
+        consumer_secret: str,
+        access_token: str,
+        access_token_secret: str,
+        *,
+        chunk_size: int = DEFAULT_CHUNK_SIZE,
+        daemon: bool = False,
+        max_retries: float = math.inf,
+        proxy: str | None = None,
+        verify: bool | str = True,
+        base_url: str = DEFAULT_BASE_URL,
+        reconnect: ReconnectPolicy | None = None,
+        stall_timeout: float = 90.0,
+        scheduler: abc.SchedulerBase | None = None,
+    ) -> None:
+        for name, value in (
+            ("consumer_key", consumer_key),
+            ("consumer_secret", consumer_secret),
+            ("access_token", access_token),
+            ("access_token_secret", access_token_secret),
+        ):
+            if not isinstance(value, str) or not value:
+                raise TypeError(f"{name} must be a non-empty string")
+        super().__init__(
+            chunk_size=chunk_size,
+            daemon=daemon,
+            max_retries=max_retries,
+            proxy=proxy,
+            verify=verify,
+            reconnect=reconnect,
+            stall_timeout=stall_timeout,
+            scheduler=scheduler,
+        )
+        self.consumer_key = consumer_key
+        self.consumer_secret = consumer_secret
+        self.access_token = access_token
+        self.access_token_secret = access_token_secret
+        self.base_url = base_url.rstrip("/")
+        self._pending: Parsed[V1Message] | None = None
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} base_url={self.base_url!r} running={self.running}>"
+
+    # --- reactive face -----------------------------------------------------------------------
+
+    def filter_stream(
+        self,
+        *,
+        follow: Iterable[int | str] | None = None,
+        track: Iterable[str] | None = None,
+        locations: Iterable[float] | None = None,
+        filter_level: str | None = None,
+        languages: Iterable[str] | None = None,
+        stall_warnings: bool = False,
+        delimited: str | None = None,
+    ) -> V1Stream:
+        """``POST /1.1/statuses/filter.json`` as a :class:`V1Stream` (see :func:`filter_params`
+        for the arguments and their checks). Nothing connects until something subscribes."""
+        params = filter_params(
+            follow=follow,
+            track=track,
+            locations=locations,
+            filter_level=filter_level,
+            languages=languages,
+            stall_warnings=stall_warnings,
+            delimited=delimited,
+        )
+        return V1Stream(self._connection("POST", "statuses/filter", params))
+
+    def sample_stream(
+        self,
+        *,
+        languages: Iterable[str] | None = None,
+        stall_warnings: bool = False,
+        delimited: str | None = None,
+    ) -> V1Stream:
+        """``GET /1.1/statuses/sample.json`` (about 1% of all statuses) as a :class:`V1Stream`."""
+        params = sample_params(
+            languages=languages, stall_warnings=stall_warnings, delimited=delimited
+        )
+        return V1Stream(self._connection("GET", "statuses/sample", params))
+
+    def _connection(self, method: str, endpoint: str, params: dict[str, str]) -> _V1Connection:
+        url = f"{self.base_url}/1.1/{endpoint}.json"
+        headers = {"User-Agent": self.user_agent}
+        if method == "POST":
+            # OAuth1 signs a form body only when the request says it is one.
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
+        request = StreamRequest(
+            method,
+            url,
+            params=(params or None) if method == "GET" else None,
+            headers=headers,
+            data=params if method == "POST" else None,
+            auth=_QuietOAuth1(
+                self.consumer_key,
+                self.consumer_secret,
+                self.access_token,
+                self.access_token_secret,
+            ),
+            proxies=self.proxies or None,
+            verify=self.verify,
+        )
+        return _V1Connection(
+            request,
+            delimited=params.get("delimited") == "length",
+            fatal_disconnect_codes=frozenset(self.fatal_disconnect_codes),
+            policy=self.reconnect,
+            session=self.session,
+            stall_timeout=self.stall_timeout,
+            chunk_size=self.chunk_size,
+            scheduler=self.scheduler,
+        )
+
+    # --- tweepy face -------------------------------------------------------------------------
+
+    def filter(
+        self,
+        *,
+        follow: Iterable[int | str] | None = None,
+        track: Iterable[str] | None = None,
+        locations: Iterable[float] | None = None,
+        filter_level: str | None = None,
+        languages: Iterable[str] | None = None,
+        stall_warnings: bool = False,
+        threaded: bool = False,
+        delimited: str | None = None,
+    ) -> threading.Thread | None:
+        """Stream statuses matching ``follow``/``track``/``locations``, calling the hooks.
+
+        Blocks, or with ``threaded=True`` returns the started thread. The arguments are
+        checked first (``ValueError``/``TypeError``, see :func:`filter_params`); raises
+        :class:`~rxtweet.basestream.StreamAlreadyRunning` if already running.
+        """
+        params = filter_params(
+            follow=follow,
+            track=track,
+            locations=locations,
+            filter_level=filter_level,
+            languages=languages,
+            stall_warnings=stall_warnings,
+            delimited=delimited,
+        )
+        return self._start(self._connection("POST", "statuses/filter", params), threaded)
+
+    def sample(
+        self,
+        *,
+        languages: Iterable[str] | None = None,
+        stall_warnings: bool = False,
+        threaded: bool = False,
+        delimited: str | None = None,
+    ) -> threading.Thread | None:
+        """Stream the sample of all statuses, calling the hooks; blocks, or returns a thread."""
+        params = sample_params(
+            languages=languages, stall_warnings=stall_warnings, delimited=delimited
+        )
+        return self._start(self._connection("GET", "statuses/sample", params), threaded)
+
+    def _on_message(self, parsed: Parsed[V1Message]) -> None:
+        if type(self).on_data is Stream.on_data:
+            self._dispatch(parsed.value, parsed.raw)
+        else:
+            # A subclass's on_data(raw) that calls super().on_data(raw) reuses this parse.
+            self._pending = parsed
+            try:
+                self.on_data(parsed.raw)
+            finally:
+                self._pending = None
+
+    def _dispatch(self, message: V1Message, raw: bytes) -> Any:
+        # tweepy 4.12's on_data, on a message already typed by to_v1_message.
+        if type(message) is Status:
+            return self.on_status(message)
+        if type(message) is DeleteNotice:
+            return self.on_delete(message.id, message.user_id)
+        if type(message) is DisconnectNotice:
+            return self.on_disconnect_message(message.data)
+        if type(message) is LimitNotice:
+            return self.on_limit(message.track)
+        if type(message) is ScrubGeoNotice:
+            return self.on_scrub_geo(message.data)
+        if type(message) is StatusWithheldNotice:
+            return self.on_status_withheld(message.data)
+        if type(message) is UserWithheldNotice:
+            return self.on_user_withheld(message.data)
+        if type(message) is StallWarning:
+            return self.on_warning(message.data)
+        # Already logged (its keys) when it was parsed; reported here as an event.
+        self.on_event(UnknownMessage(raw, tuple(message.data)))
+        return None
+
+    # --- hooks (tweepy 4.12's signatures and default logging) ---------------------------------
+
+    def on_data(self, raw_data: bytes) -> Any:
+        """Each raw message line; by default parses it and calls the hook for its type."""
+        pending = self._pending
+        if pending is not None and pending.raw is raw_data:
+            return self._dispatch(pending.value, raw_data)
+        line = raw_data.encode("utf-8") if isinstance(raw_data, str) else raw_data
+        doc = decode(line)
+        if not isinstance(doc, dict):
+            log.warning("on_data: malformed message (%s)", doc.reason)
+            return None
+        try:
+            message = to_v1_message(doc)
+        except Exception as exc:  # noqa: BLE001 - a bad shape is reported, as parse_lines does
+            log.warning("on_data: unexpected message shape: %s: %s", type(exc).__name__, exc)
+            return None
+        return self._dispatch(message, line)
+
+    def on_status(self, status: Status) -> None:
+        """A status arrived."""
+        log.debug("Received status: %d", status.id)
+
+    def on_delete(self, status_id: int, user_id: int) -> None:
+        """A status deletion notice arrived."""
+        log.debug("Received status deletion notice: %d", status_id)
+
+    def on_disconnect_message(self, message: dict[str, Any]) -> None:
+        """X sent a disconnect message (``{"code", "stream_name", "reason"}``); it closes
+        the connection next. See the class docstring for what follows each code."""
+        log.warning("Received disconnect message: %s", message)
+
+    def on_limit(self, track: int) -> None:
+        """A limit notice: ``track`` statuses matched but were not delivered so far."""
+        log.debug("Received limit notice: %d", track)
+
+    def on_scrub_geo(self, notice: dict[str, Any]) -> None:
+        """A location deletion notice."""
+        log.debug("Received location deletion notice: %s", notice)
+
+    def on_status_withheld(self, notice: dict[str, Any]) -> None:
+        """A status withheld content notice."""
+        log.debug("Received status withheld content notice: %s", notice)
+
+    def on_user_withheld(self, notice: dict[str, Any]) -> None:
+        """A user withheld content notice."""
+        log.debug("Received user withheld content notice: %s", notice)
+
+    def on_warning(self, warning: dict[str, Any]) -> None:
+        """A stall warning (``stall_warnings=True``)."""
+        log.warning("Received stall warning: %s", warning)
