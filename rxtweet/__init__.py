@@ -5,6 +5,7 @@ from __future__ import annotations
 from ._version import __version__
 from .errors import (
     BadRequest,
+    FatalDisconnect,
     Forbidden,
     HTTPException,
     NotFound,
@@ -26,10 +27,13 @@ from .events import (
     Reconnecting,
     RequestFailed,
     StreamEvent,
+    UnknownMessage,
 )
 from .http import RateLimit, StreamRequest
 from .models import Media, Place, Poll, Response, StreamResponse, StreamRule, Tweet, User
 from .reconnect import ReconnectPolicy, RetriesExhausted
+from .status import Status
+from .v1 import Stream, V1Stream
 from .v2 import StreamingClient, TweetStream
 
 __all__ = [
@@ -39,6 +43,7 @@ __all__ = [
     "ConnectionFailed",
     "Disconnected",
     "Errored",
+    "FatalDisconnect",
     "Forbidden",
     "HTTPException",
     "KeepAlive",
@@ -55,6 +60,8 @@ __all__ = [
     "RetriesExhausted",
     "RxTweetException",
     "StallError",
+    "Status",
+    "Stream",
     "StreamConnectionError",
     "StreamEvent",
     "StreamRequest",
@@ -66,6 +73,8 @@ __all__ = [
     "TweetStream",
     "TwitterServerError",
     "Unauthorized",
+    "UnknownMessage",
     "User",
+    "V1Stream",
     "__version__",
 ]

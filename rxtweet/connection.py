@@ -29,7 +29,7 @@ from .parse import Parsed, ParseStats, parse_lines
 from .reconnect import ReconnectPolicy, reconnecting
 from .transport import DEFAULT_CHUNK_SIZE, lines
 
-__all__ = ["Connection", "Item"]
+__all__ = ["Connection", "Item", "LineOperator", "select_events", "select_messages"]
 
 log = logging.getLogger("rxtweet.connection")
 
@@ -37,6 +37,9 @@ _T = TypeVar("_T")
 
 #: What :attr:`Connection.items` carries: a parsed message (with its raw line) or an event.
 Item = Parsed[_T] | StreamEvent
+
+#: An operator on one connection's lines (framing such as v1.1's ``delimited=length``).
+LineOperator = Callable[[Observable[bytes]], Observable[bytes]]
 
 
 class Connection(Generic[_T]):
@@ -50,6 +53,11 @@ class Connection(Generic[_T]):
         stall_timeout, chunk_size: passed to :func:`rxtweet.transport.lines`.
         scheduler: where reconnect waits run (default ``TimeoutScheduler``); tests pass a
             virtual-time scheduler.
+        frame: an operator applied to each connection's lines before reconnecting and
+            parsing (it is subscribed afresh per connection, so its state is too).
+        exact_ints: parse integers beyond 64 bits exactly (see :func:`rxtweet.parse.decode`).
+            Off by default: X sends ids as strings (v2) or 64-bit numbers (v1.1), and the
+            check costs about a third of ``orjson.loads`` per message.
     """
 
     def __init__(
@@ -62,6 +70,8 @@ class Connection(Generic[_T]):
         stall_timeout: float = 90.0,
         chunk_size: int = DEFAULT_CHUNK_SIZE,
         scheduler: abc.SchedulerBase | None = None,
+        frame: LineOperator | None = None,
+        exact_ints: bool = False,
     ) -> None:
         self.request = request
         self.policy = policy or ReconnectPolicy()
@@ -71,6 +81,8 @@ class Connection(Generic[_T]):
         self._stall_timeout = stall_timeout
         self._chunk_size = chunk_size
         self._scheduler = scheduler
+        self._frame = frame
+        self._exact_ints = exact_ints
         self._shared: SharedConnection[Item[_T]] = SharedConnection(Observable(self._subscribe))
 
     def __repr__(self) -> str:
@@ -106,13 +118,14 @@ class Connection(Generic[_T]):
     def _raw_lines(
         self, on_response: Callable[[requests.Response], None] | None = None
     ) -> Observable[bytes]:
-        return lines(
+        source = lines(
             self.request,
             session=self._session,
             stall_timeout=self._stall_timeout,
             chunk_size=self._chunk_size,
             on_response=on_response,
         )
+        return source if self._frame is None else source.pipe(self._frame)
 
     def _subscribe(
         self, observer: abc.ObserverBase[Item[_T]], scheduler: abc.SchedulerBase | None = None
@@ -166,6 +179,74 @@ class Connection(Generic[_T]):
 
         source = self._raw_lines(on_response).pipe(
             reconnecting(self.policy, scheduler=self._scheduler, on_event=on_event),
-            parse_lines(self._convert, self.stats, keep_raw=True),
+            parse_lines(self._convert, self.stats, keep_raw=True, exact_ints=self._exact_ints),
         )
         return source.subscribe(emit, on_error, on_completed, scheduler=scheduler)
+
+
+# --- splitting items into substreams ------------------------------------------------------
+
+
+def select_messages(
+    pick: Callable[[Any], Any],
+) -> Callable[[Observable[Item[Any]]], Observable[Any]]:
+    """``pick(message)`` of each parsed message, skipping ``None``: filter and map in one hop.
+
+    ::
+
+        items:   --P(a)--Connected--P(b)--KeepAlive--P(c)--|
+        select_messages(pick)   (pick(b) is None)
+        result:  --pick(a)---------------------------pick(c)--|
+    """
+
+    def operator(source: Observable[Item[Any]]) -> Observable[Any]:
+        def subscribe(
+            observer: abc.ObserverBase[Any], scheduler: abc.SchedulerBase | None = None
+        ) -> abc.DisposableBase:
+            emit = observer.on_next
+
+            def on_next(item: Any) -> None:
+                if type(item) is Parsed:
+                    value = pick(item.value)
+                    if value is not None:
+                        emit(value)
+
+            return source.subscribe(
+                on_next, observer.on_error, observer.on_completed, scheduler=scheduler
+            )
+
+        return Observable(subscribe)
+
+    return operator
+
+
+def select_events() -> Callable[[Observable[Item[Any]]], Observable[StreamEvent]]:
+    """The events of the stream, completing after ``Disconnected`` (never erroring).
+
+    ::
+
+        items:   --Connected--P(a)--Reconnecting--Errored--Disconnected--X
+        select_events()
+        result:  --Connected--------Reconnecting--Errored--Disconnected|
+    """
+
+    def operator(source: Observable[Item[Any]]) -> Observable[StreamEvent]:
+        def subscribe(
+            observer: abc.ObserverBase[StreamEvent], scheduler: abc.SchedulerBase | None = None
+        ) -> abc.DisposableBase:
+            def on_next(item: Any) -> None:
+                if type(item) is not Parsed:
+                    observer.on_next(item)
+                    if type(item) is Disconnected:
+                        observer.on_completed()
+
+            return source.subscribe(
+                on_next,
+                lambda _: observer.on_completed(),
+                observer.on_completed,
+                scheduler=scheduler,
+            )
+
+        return Observable(subscribe)
+
+    return operator

@@ -25,6 +25,7 @@ from .http import RateLimit
 
 __all__ = [
     "BadRequest",
+    "FatalDisconnect",
     "Forbidden",
     "HTTPException",
     "NotFound",
@@ -194,6 +195,27 @@ class StallError(StreamConnectionError):
             f"no data or keep-alive for {stall_timeout:g} s: the stream stalled", cause=cause
         )
         self.stall_timeout = stall_timeout
+
+
+class FatalDisconnect(RxTweetException):
+    """X (API v1.1) sent a disconnect message whose code means reconnecting cannot help.
+
+    Codes 2 (duplicate stream), 6 (token revoked) and 7 (admin logout) by default (see
+    ``Stream.fatal_disconnect_codes``): another connection with the same credentials would
+    be thrown off, or the credentials no longer work. The stream ends with this error
+    instead of reconnecting. Attributes: ``code``, ``reason``, ``stream_name`` and
+    ``notice`` (the :class:`~rxtweet.status.DisconnectNotice`).
+    """
+
+    def __init__(self, notice: Any) -> None:
+        self.notice = notice
+        self.code: int | None = notice.code
+        self.reason: str | None = notice.reason
+        self.stream_name: str | None = notice.stream_name
+        super().__init__(
+            f"X disconnected the stream: code {self.code} ({notice.meaning}): "
+            f"{self.reason or 'no reason given'}; not reconnecting with the same credentials"
+        )
 
 
 def _str_or_none(value: Any) -> str | None:

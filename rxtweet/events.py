@@ -13,6 +13,7 @@ event                  tweepy hook                   when
 :class:`RequestFailed` ``on_request_error(status)``  the server answered non-200
 :class:`Reconnecting`  (none; logged)                a reconnect is scheduled
 :class:`MalformedMessage` (none; logged)             a line could not be parsed
+:class:`UnknownMessage` ``on_event(event)`` (logged)  v1.1: a message of no known type
 :class:`Errored`       ``on_exception(exception)``   terminal: the stream failed
 :class:`Disconnected`  ``on_disconnect()``           terminal: always last, exactly once
 =====================  ============================  ===============================
@@ -39,6 +40,7 @@ __all__ = [
     "Reconnecting",
     "RequestFailed",
     "StreamEvent",
+    "UnknownMessage",
 ]
 
 
@@ -105,6 +107,21 @@ class MalformedMessage(StreamEvent):
         preview = self.raw[:60]
         more = "..." if len(self.raw) > 60 else ""
         return f"MalformedMessage(reason={self.reason!r}, raw={preview!r}{more})"
+
+
+@dataclass(frozen=True, slots=True)
+class UnknownMessage(StreamEvent):
+    """A JSON object of no known v1.1 message type arrived (logged, never fatal).
+
+    ``raw`` is the line; ``keys`` its top-level keys (e.g. ``("friends",)`` from a user
+    stream). It is also in ``V1Stream.messages`` as an :class:`~rxtweet.status.UnknownNotice`.
+    """
+
+    raw: bytes
+    keys: tuple[str, ...]
+
+    def __repr__(self) -> str:
+        return f"UnknownMessage(keys={self.keys!r}, raw=<{len(self.raw)} bytes>)"
 
 
 @dataclass(frozen=True, slots=True)

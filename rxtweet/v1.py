@@ -31,7 +31,6 @@ import math
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import Any, Final
 
 import requests
@@ -39,9 +38,9 @@ from reactivex import Observable, abc
 from requests_oauthlib import OAuth1
 
 from .basestream import BaseStream
-from .connection import Connection, Item
-from .errors import RxTweetException
-from .events import StreamEvent
+from .connection import Connection, Item, LineOperator, select_events, select_messages
+from .errors import FatalDisconnect
+from .events import StreamEvent, UnknownMessage
 from .http import StreamRequest
 from .parse import Parsed, decode
 from .reconnect import ReconnectPolicy
@@ -59,7 +58,6 @@ from .status import (
     to_v1_message,
 )
 from .transport import DEFAULT_CHUNK_SIZE
-from .v2 import _select_events, _select_messages
 
 __all__ = [
     "DEFAULT_FATAL_DISCONNECT_CODES",
@@ -89,43 +87,6 @@ MAX_FOLLOW = 5000
 MAX_BOXES = 25
 MAX_PHRASE_BYTES = 60
 FILTER_LEVELS = ("none", "low", "medium")
-
-
-# --- events and errors ---------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class UnknownMessage(StreamEvent):
-    """A JSON object of no known v1.1 message type arrived (logged, never fatal).
-
-    ``raw`` is the line; ``keys`` its top-level keys (e.g. ``("friends",)`` from a user
-    stream). It is also in :attr:`V1Stream.messages` as an
-    :class:`~rxtweet.status.UnknownNotice`.
-    """
-
-    raw: bytes
-    keys: tuple[str, ...]
-
-    def __repr__(self) -> str:
-        return f"UnknownMessage(keys={self.keys!r}, raw=<{len(self.raw)} bytes>)"
-
-
-class FatalDisconnect(RxTweetException):
-    """X sent a disconnect message whose code is in :attr:`Stream.fatal_disconnect_codes`.
-
-    The stream ends with this error instead of reconnecting. Attributes: ``code``,
-    ``reason``, ``stream_name`` and ``notice`` (the :class:`~rxtweet.status.DisconnectNotice`).
-    """
-
-    def __init__(self, notice: DisconnectNotice) -> None:
-        self.notice = notice
-        self.code = notice.code
-        self.reason = notice.reason
-        self.stream_name = notice.stream_name
-        super().__init__(
-            f"X disconnected the stream: code {self.code} ({notice.meaning}): "
-            f"{self.reason or 'no reason given'}; not reconnecting with the same credentials"
-        )
 
 
 # --- OAuth 1.0a -------------------------------------------------------------------------------
@@ -440,31 +401,22 @@ def _end_on_fatal_disconnect(
     return operator
 
 
-class _V1Connection(Connection[V1Message]):
-    """A :class:`Connection` whose lines go through the v1.1 line operators."""
+def _v1_framing(stats: DelimitedStats | None, fatal_codes: frozenset[int]) -> LineOperator | None:
+    """The v1.1 line operators for one connection, or ``None`` when none applies."""
+    operators: list[LineOperator] = []
+    if stats is not None:  # delimited=length
+        operators.append(length_delimited(stats))
+    if fatal_codes:
+        operators.append(_end_on_fatal_disconnect(fatal_codes))
+    if not operators:
+        return None
 
-    def __init__(
-        self,
-        request: StreamRequest,
-        *,
-        delimited: bool,
-        fatal_disconnect_codes: frozenset[int],
-        **kwargs: Any,
-    ) -> None:
-        self.delimited_stats = DelimitedStats()
-        self._delimited = delimited
-        self._fatal_codes = fatal_disconnect_codes
-        super().__init__(request, to_v1_message, **kwargs)
-
-    def _raw_lines(
-        self, on_response: Callable[[requests.Response], None] | None = None
-    ) -> Observable[bytes]:
-        source = super()._raw_lines(on_response)
-        if self._delimited:
-            source = source.pipe(length_delimited(self.delimited_stats))
-        if self._fatal_codes:
-            source = source.pipe(_end_on_fatal_disconnect(self._fatal_codes))
+    def frame(source: Observable[bytes]) -> Observable[bytes]:
+        for operator in operators:
+            source = source.pipe(operator)
         return source
+
+    return frame
 
 
 # --- the reactive face ------------------------------------------------------------------------
@@ -527,34 +479,34 @@ class V1Stream:
         stats: parse counters; delimited: ``delimited=length`` counters.
     """
 
-    def __init__(self, connection: _V1Connection) -> None:
+    def __init__(
+        self, connection: Connection[V1Message], delimited: DelimitedStats | None = None
+    ) -> None:
         self.connection = connection
         items = connection.items
         self.lines: Observable[bytes] = connection.lines
-        self.messages: Observable[V1Message] = items.pipe(_select_messages(_identity))
-        self.statuses: Observable[Status] = items.pipe(_select_messages(_of_type(Status)))
-        self.deletes: Observable[DeleteNotice] = items.pipe(
-            _select_messages(_of_type(DeleteNotice))
-        )
-        self.limits: Observable[LimitNotice] = items.pipe(_select_messages(_of_type(LimitNotice)))
+        self.messages: Observable[V1Message] = items.pipe(select_messages(_identity))
+        self.statuses: Observable[Status] = items.pipe(select_messages(_of_type(Status)))
+        self.deletes: Observable[DeleteNotice] = items.pipe(select_messages(_of_type(DeleteNotice)))
+        self.limits: Observable[LimitNotice] = items.pipe(select_messages(_of_type(LimitNotice)))
         self.scrub_geo: Observable[ScrubGeoNotice] = items.pipe(
-            _select_messages(_of_type(ScrubGeoNotice))
+            select_messages(_of_type(ScrubGeoNotice))
         )
         self.status_withheld: Observable[StatusWithheldNotice] = items.pipe(
-            _select_messages(_of_type(StatusWithheldNotice))
+            select_messages(_of_type(StatusWithheldNotice))
         )
         self.user_withheld: Observable[UserWithheldNotice] = items.pipe(
-            _select_messages(_of_type(UserWithheldNotice))
+            select_messages(_of_type(UserWithheldNotice))
         )
         self.warnings: Observable[StallWarning] = items.pipe(
-            _select_messages(_of_type(StallWarning))
+            select_messages(_of_type(StallWarning))
         )
         self.disconnect_messages: Observable[DisconnectNotice] = items.pipe(
-            _select_messages(_of_type(DisconnectNotice))
+            select_messages(_of_type(DisconnectNotice))
         )
-        self.events: Observable[StreamEvent] = items.pipe(_unknown_as_events, _select_events())
+        self.events: Observable[StreamEvent] = items.pipe(_unknown_as_events, select_events())
         self.stats = connection.stats
-        self.delimited = connection.delimited_stats
+        self.delimited = delimited if delimited is not None else DelimitedStats()
 
     @contextmanager
     def hold(self) -> Iterator[V1Stream]:
@@ -675,7 +627,7 @@ class Stream(BaseStream):
             stall_warnings=stall_warnings,
             delimited=delimited,
         )
-        return V1Stream(self._connection("POST", "statuses/filter", params))
+        return self._stream("POST", "statuses/filter", params)
 
     def sample_stream(
         self,
@@ -688,9 +640,19 @@ class Stream(BaseStream):
         params = sample_params(
             languages=languages, stall_warnings=stall_warnings, delimited=delimited
         )
-        return V1Stream(self._connection("GET", "statuses/sample", params))
+        return self._stream("GET", "statuses/sample", params)
 
-    def _connection(self, method: str, endpoint: str, params: dict[str, str]) -> _V1Connection:
+    def _stream(self, method: str, endpoint: str, params: dict[str, str]) -> V1Stream:
+        delimited = DelimitedStats() if params.get("delimited") == "length" else None
+        return V1Stream(self._connection(method, endpoint, params, delimited), delimited)
+
+    def _connection(
+        self,
+        method: str,
+        endpoint: str,
+        params: dict[str, str],
+        delimited: DelimitedStats | None = None,
+    ) -> Connection[V1Message]:
         url = f"{self.base_url}/1.1/{endpoint}.json"
         headers = {"User-Agent": self.user_agent}
         if method == "POST":
@@ -711,10 +673,12 @@ class Stream(BaseStream):
             proxies=self.proxies or None,
             verify=self.verify,
         )
-        return _V1Connection(
+        if delimited is None and params.get("delimited") == "length":
+            delimited = DelimitedStats()
+        return Connection(
             request,
-            delimited=params.get("delimited") == "length",
-            fatal_disconnect_codes=frozenset(self.fatal_disconnect_codes),
+            to_v1_message,
+            frame=_v1_framing(delimited, frozenset(self.fatal_disconnect_codes)),
             policy=self.reconnect,
             session=self.session,
             stall_timeout=self.stall_timeout,

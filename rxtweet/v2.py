@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC
 from typing import Any
@@ -29,9 +29,9 @@ import requests
 from reactivex import Observable, abc
 
 from .basestream import BaseStream
-from .connection import Connection, Item
+from .connection import Connection, select_events, select_messages
 from .errors import HTTPException, RxTweetException
-from .events import Disconnected, StreamEvent
+from .events import StreamEvent
 from .http import StreamRequest
 from .models import Response, StreamResponse, StreamRule, Tweet
 from .parse import Parsed, decode, to_response, to_stream_response
@@ -121,12 +121,12 @@ class TweetStream:
         self.connection = connection
         items = connection.items
         self.lines: Observable[bytes] = connection.lines
-        self.responses: Observable[StreamResponse] = items.pipe(_select_messages(_identity))
-        self.tweets: Observable[Tweet] = items.pipe(_select_messages(_tweet_of))
-        self.includes: Observable[dict[str, Any]] = items.pipe(_select_messages(_includes_of))
-        self.errors: Observable[list[dict[str, Any]]] = items.pipe(_select_messages(_errors_of))
-        self.matching_rules: Observable[list[StreamRule]] = items.pipe(_select_messages(_rules_of))
-        self.events: Observable[StreamEvent] = items.pipe(_select_events())
+        self.responses: Observable[StreamResponse] = items.pipe(select_messages(_identity))
+        self.tweets: Observable[Tweet] = items.pipe(select_messages(_tweet_of))
+        self.includes: Observable[dict[str, Any]] = items.pipe(select_messages(_includes_of))
+        self.errors: Observable[list[dict[str, Any]]] = items.pipe(select_messages(_errors_of))
+        self.matching_rules: Observable[list[StreamRule]] = items.pipe(select_messages(_rules_of))
+        self.events: Observable[StreamEvent] = items.pipe(select_events())
         self.stats = connection.stats
 
     @contextmanager
@@ -162,57 +162,6 @@ def _errors_of(response: StreamResponse) -> list[dict[str, Any]] | None:
 
 def _rules_of(response: StreamResponse) -> list[StreamRule] | None:
     return response.matching_rules or None
-
-
-def _select_messages(
-    pick: Callable[[Any], Any],
-) -> Callable[[Observable[Item[Any]]], Observable[Any]]:
-    """``pick(message)`` of each parsed message, skipping ``None``: filter and map in one hop."""
-
-    def operator(source: Observable[Item[Any]]) -> Observable[Any]:
-        def subscribe(
-            observer: abc.ObserverBase[Any], scheduler: abc.SchedulerBase | None = None
-        ) -> abc.DisposableBase:
-            emit = observer.on_next
-
-            def on_next(item: Any) -> None:
-                if type(item) is Parsed:
-                    value = pick(item.value)
-                    if value is not None:
-                        emit(value)
-
-            return source.subscribe(
-                on_next, observer.on_error, observer.on_completed, scheduler=scheduler
-            )
-
-        return Observable(subscribe)
-
-    return operator
-
-
-def _select_events() -> Callable[[Observable[Item[Any]]], Observable[StreamEvent]]:
-    """The events of the stream, completing after ``Disconnected`` (never erroring)."""
-
-    def operator(source: Observable[Item[Any]]) -> Observable[StreamEvent]:
-        def subscribe(
-            observer: abc.ObserverBase[StreamEvent], scheduler: abc.SchedulerBase | None = None
-        ) -> abc.DisposableBase:
-            def on_next(item: Any) -> None:
-                if type(item) is not Parsed:
-                    observer.on_next(item)
-                    if type(item) is Disconnected:
-                        observer.on_completed()
-
-            return source.subscribe(
-                on_next,
-                lambda _: observer.on_completed(),
-                observer.on_completed,
-                scheduler=scheduler,
-            )
-
-        return Observable(subscribe)
-
-    return operator
 
 
 class StreamingClient(BaseStream):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import reactivex
 from reactivex.testing import ReactiveTest, TestScheduler
 from reactivex.testing.subscription import Subscription
@@ -108,3 +109,16 @@ def test_a_subscriber_resubscribing_from_its_completion_handler_gets_a_fresh_run
         got.append, on_completed=lambda: shared.observable.subscribe(got.append)
     )
     assert got == [1, 2, 1, 2]
+
+
+def test_a_subscriber_without_an_error_handler_does_not_hide_the_error_from_others(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    boom = ValueError("boom")
+    shared = share_connection(reactivex.throw(boom))
+    seen: list[Exception] = []
+    with shared.hold():
+        shared.observable.subscribe()  # no on_error: reactivex would re-raise
+        shared.observable.subscribe(on_error=seen.append)
+    assert seen == [boom]
+    assert "no error handler" in caplog.text

@@ -830,7 +830,7 @@ def test_default_hooks_log_like_tweepy(
 
 def test_done_when_examples(verifier: OAuthVerifier, capsys: pytest.CaptureFixture[str]) -> None:
     """tweepy 4.12's documented v1.1 examples, with only the import changed and base_url added."""
-    import rxtweet.v1 as tweepy  # after the export lands: import rxtweet as tweepy
+    import rxtweet as tweepy  # after the export lands: import rxtweet as tweepy
 
     creds = (
         "Consumer Key here",

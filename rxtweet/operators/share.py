@@ -9,6 +9,7 @@ everyone left) the next subscriber opens a fresh one.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,6 +22,8 @@ from reactivex.subject import Subject
 __all__ = ["SharedConnection", "share_connection"]
 
 _T = TypeVar("_T")
+
+log = logging.getLogger("rxtweet.share")
 
 
 class SharedConnection(Generic[_T]):
@@ -91,7 +94,7 @@ class SharedConnection(Generic[_T]):
                 self._subject = Subject()
             subject = self._subject
             self._count += 1
-            inner = subject.subscribe(observer, scheduler=scheduler)
+            inner = subject.subscribe(_TerminalGuard(observer), scheduler=scheduler)
             to_connect = self._claim_connection()
         if to_connect is not None:
             self._connect(to_connect)
@@ -143,6 +146,36 @@ class SharedConnection(Generic[_T]):
             subject.on_completed()
 
         connection.disposable = self._source.subscribe(subject.on_next, on_error, on_completed)
+
+
+class _TerminalGuard(abc.ObserverBase[_T]):
+    """Keeps one subscriber's failing ``on_error``/``on_completed`` from the others.
+
+    A Subject notifies its observers in a loop; a subscriber without an error handler
+    re-raises the error (reactivex's default), which would end the loop and leave later
+    subscribers never told. ``on_next`` is not guarded: an exception there is the
+    subscriber's bug, and it goes back up to end the stream.
+    """
+
+    __slots__ = ("_observer",)
+
+    def __init__(self, observer: abc.ObserverBase[_T]) -> None:
+        self._observer = observer
+
+    def on_next(self, value: _T) -> None:
+        self._observer.on_next(value)
+
+    def on_error(self, error: Exception) -> None:
+        try:
+            self._observer.on_error(error)
+        except Exception:  # logged; the other subscribers must still be told
+            log.exception("a subscriber of a shared stream has no error handler")
+
+    def on_completed(self) -> None:
+        try:
+            self._observer.on_completed()
+        except Exception:
+            log.exception("a subscriber's on_completed raised")
 
 
 def share_connection(source: Observable[_T]) -> SharedConnection[_T]:
