@@ -1,0 +1,287 @@
+"""What every ``rxtweet`` command shares: exit codes, errors, credentials, descriptions.
+
+Credentials come from flags or from the environment (``X_BEARER_TOKEN``, ``X_CONSUMER_KEY``,
+``X_CONSUMER_SECRET``, ``X_ACCESS_TOKEN``, ``X_ACCESS_TOKEN_SECRET``). Every value found is
+registered with a :class:`Redactor`, which the command line's log handler and error printer
+apply, so that no credential is ever echoed to the terminal.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from enum import IntEnum
+
+import requests
+
+from ..errors import (
+    BadRequest,
+    Forbidden,
+    HTTPException,
+    StallError,
+    StreamConnectionError,
+    TooManyRequests,
+    Unauthorized,
+)
+from ..reconnect import RetriesExhausted
+
+__all__ = [
+    "ENV_ACCESS_TOKEN",
+    "ENV_ACCESS_TOKEN_SECRET",
+    "ENV_BEARER_TOKEN",
+    "ENV_CONSUMER_KEY",
+    "ENV_CONSUMER_SECRET",
+    "CliError",
+    "ExitCode",
+    "OAuth1Credentials",
+    "Redactor",
+    "bearer_token",
+    "describe_cause",
+    "error_for",
+    "join_new_threads",
+    "oauth1_credentials",
+    "silence_stdout",
+]
+
+ENV_BEARER_TOKEN = "X_BEARER_TOKEN"  # noqa: S105 - a variable's name, not a secret
+ENV_CONSUMER_KEY = "X_CONSUMER_KEY"
+ENV_CONSUMER_SECRET = "X_CONSUMER_SECRET"  # noqa: S105
+ENV_ACCESS_TOKEN = "X_ACCESS_TOKEN"  # noqa: S105
+ENV_ACCESS_TOKEN_SECRET = "X_ACCESS_TOKEN_SECRET"  # noqa: S105
+
+
+class ExitCode(IntEnum):
+    """The exit statuses of ``rxtweet`` (listed in ``rxtweet --help``)."""
+
+    OK = 0
+    ERROR = 1
+    USAGE = 2
+    INVALID_RULE = 3
+    UNAUTHORIZED = 4
+    NO_RULES = 5
+    FORBIDDEN = 6
+    INTERRUPTED = 130
+
+
+EXIT_CODES_HELP = """\
+exit status:
+  0    success (serve and demo --forever also exit 0 when stopped with Ctrl-C)
+  1    any other error: network, server errors after retries, files
+  2    usage error, including missing credentials
+  3    a rule was rejected (invalid rule, unknown rule id, bad rules file)
+  4    401 Unauthorized: the credentials were refused
+  5    filtered stream without rules (409 RuleConfigurationIssue): add rules first with
+       `rxtweet rules add VALUE`
+  6    403 Forbidden: the app has no access to this endpoint
+  130  interrupted (Ctrl-C or SIGTERM) after a clean stop: every line written is complete
+"""
+
+
+class CliError(Exception):
+    """A failure to report in one or two lines (no traceback) with its exit status.
+
+    ``usage`` asks for the command's usage line to be printed first (missing credentials,
+    conflicting options). ``hint`` is a second line telling the user what to do.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        code: ExitCode = ExitCode.ERROR,
+        *,
+        hint: str | None = None,
+        usage: bool = False,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+        self.hint = hint
+        self.usage = usage
+
+
+class Redactor:
+    """Replaces every registered secret in a text by ``<redacted>``. Thread-safe."""
+
+    def __init__(self) -> None:
+        self._secrets: tuple[str, ...] = ()
+        self._lock = threading.Lock()
+
+    #: Shorter values are not treated as secrets (redacting "a" would garble every line).
+    MIN_LENGTH = 4
+
+    def add(self, *secrets: str | None) -> None:
+        """Register secrets (empty and very short values are ignored)."""
+        with self._lock:
+            known = set(self._secrets)
+            known.update(s for s in secrets if s and len(s) >= self.MIN_LENGTH)
+            # Longest first, so a secret containing another is replaced whole.
+            self._secrets = tuple(sorted(known, key=len, reverse=True))
+
+    def __call__(self, text: str) -> str:
+        for secret in self._secrets:
+            if secret in text:
+                text = text.replace(secret, "<redacted>")
+        return text
+
+
+# --- credentials --------------------------------------------------------------------------
+
+
+def _from(args: argparse.Namespace, attribute: str, env: str, redactor: Redactor) -> str | None:
+    value = getattr(args, attribute, None) or os.environ.get(env) or None
+    redactor.add(value)
+    return value
+
+
+def bearer_token(args: argparse.Namespace, redactor: Redactor) -> str:
+    """The v2 bearer token from ``--bearer-token`` or ``X_BEARER_TOKEN``.
+
+    Raises:
+        CliError: (usage, exit 2) when there is none.
+    """
+    token = _from(args, "bearer_token", ENV_BEARER_TOKEN, redactor)
+    if token is None:
+        raise CliError(
+            f"no bearer token: set {ENV_BEARER_TOKEN} (or pass --bearer-token)",
+            ExitCode.USAGE,
+            hint="`rxtweet demo` runs offline, without credentials",
+            usage=True,
+        )
+    return token
+
+
+@dataclass(frozen=True, slots=True)
+class OAuth1Credentials:
+    """The four OAuth 1.0a values the v1.1 endpoints need (never shown in a repr)."""
+
+    consumer_key: str
+    consumer_secret: str
+    access_token: str
+    access_token_secret: str
+
+    def __repr__(self) -> str:
+        return "OAuth1Credentials(<redacted>)"
+
+
+def oauth1_credentials(args: argparse.Namespace, redactor: Redactor) -> OAuth1Credentials:
+    """The v1.1 credentials from flags or ``X_CONSUMER_KEY`` … ``X_ACCESS_TOKEN_SECRET``.
+
+    Raises:
+        CliError: (usage, exit 2) naming the missing ones (by variable, never by value).
+    """
+    names = (
+        ("consumer_key", ENV_CONSUMER_KEY),
+        ("consumer_secret", ENV_CONSUMER_SECRET),
+        ("access_token", ENV_ACCESS_TOKEN),
+        ("access_token_secret", ENV_ACCESS_TOKEN_SECRET),
+    )
+    values = {attr: _from(args, attr, env, redactor) for attr, env in names}
+    missing = [env for attr, env in names if values[attr] is None]
+    if missing:
+        raise CliError(
+            f"the v1.1 endpoints need OAuth 1.0a user credentials; missing: {', '.join(missing)}"
+            " (or the matching --consumer-key/--consumer-secret/--access-token/"
+            "--access-token-secret flags)",
+            ExitCode.USAGE,
+            usage=True,
+        )
+    return OAuth1Credentials(**{k: v for k, v in values.items() if v is not None})
+
+
+# --- errors --------------------------------------------------------------------------------
+
+
+def error_for(exc: BaseException, *, what: str = "the stream") -> CliError:
+    """The :class:`CliError` (message and exit status) for an exception that ended a command."""
+    if isinstance(exc, CliError):
+        return exc
+    if isinstance(exc, HTTPException):
+        status = exc.status_code
+        detail = exc.detail or exc.title or exc.reason or ""
+        if isinstance(exc, Unauthorized):
+            return CliError(
+                f"401 Unauthorized: {what} refused the credentials ({detail})".replace(" ()", ""),
+                ExitCode.UNAUTHORIZED,
+                hint="check the token (X_BEARER_TOKEN, or the X_CONSUMER_*/X_ACCESS_* "
+                "variables for --v1); OAuth 1.0a also fails when the clock is off",
+            )
+        if isinstance(exc, Forbidden):
+            return CliError(
+                f"403 Forbidden: {detail or 'this app has no access to the endpoint'}",
+                ExitCode.FORBIDDEN,
+            )
+        if status == 409 and (
+            exc.connection_issue == "RuleConfigurationIssue" or exc.connection_issue is None
+        ):
+            return CliError(
+                "the filtered stream has no rules (409 RuleConfigurationIssue)",
+                ExitCode.NO_RULES,
+                hint='add rules first, e.g. `rxtweet rules add "cat has:images" --tag cats`',
+            )
+        if isinstance(exc, BadRequest):
+            return CliError(f"400 Bad Request: {_problem(exc)}", ExitCode.ERROR)
+        return CliError(f"HTTP {status} {exc.reason}: {_problem(exc)}".rstrip(": "))
+    if isinstance(exc, RetriesExhausted):
+        return CliError(f"gave up after {exc.retries} reconnects: {describe_cause(exc.cause)}")
+    if isinstance(exc, StreamConnectionError):
+        return CliError(f"connection failed: {exc}")
+    if isinstance(exc, requests.RequestException):
+        return CliError(f"network error: {type(exc).__name__}: {exc}")
+    if isinstance(exc, OSError):
+        return CliError(f"{type(exc).__name__}: {exc}")
+    return CliError(f"{type(exc).__name__}: {exc}")
+
+
+def _problem(exc: HTTPException) -> str:
+    bits = [b for b in (exc.title, exc.detail) if b and b != exc.reason]
+    if exc.connection_issue:
+        bits.append(exc.connection_issue)
+    bits.extend(m for m in exc.api_messages if m not in bits)
+    return "; ".join(bits)
+
+
+def describe_cause(cause: BaseException | None) -> str:
+    """A short human description of why a connection ended (for reconnect notices)."""
+    if cause is None:
+        return "the server closed the stream"
+    if isinstance(cause, StallError):
+        return f"stalled: nothing received for {cause.stall_timeout:g} s"
+    if isinstance(cause, StreamConnectionError):
+        text = str(cause)
+        _, sep, reason = text.partition(": ")  # drop "GET http://...: "
+        return f"connection lost: {reason if sep else text}"
+    if isinstance(cause, TooManyRequests):
+        issue = f" ({cause.connection_issue})" if cause.connection_issue else ""
+        return f"HTTP {cause.status_code} rate limited{issue}"
+    if isinstance(cause, HTTPException):
+        issue = f" ({cause.connection_issue})" if cause.connection_issue else ""
+        return f"HTTP {cause.status_code} {cause.reason}{issue}".rstrip()
+    return f"{type(cause).__name__}: {cause}"
+
+
+def join_new_threads(before: set[threading.Thread], timeout: float = 3.0) -> list[str]:
+    """Join the threads started since ``before`` was taken; return those still alive."""
+    deadline = time.monotonic() + timeout
+    current = threading.current_thread()
+    for thread in threading.enumerate():
+        if thread in before or thread is current:
+            continue
+        thread.join(max(0.0, deadline - time.monotonic()))
+    return [
+        t.name
+        for t in threading.enumerate()
+        if t not in before and t is not current and t.is_alive()
+    ]
+
+
+def silence_stdout() -> None:
+    """After EPIPE on stdout (``rxtweet ... | head``): point stdout at /dev/null, so that
+    the interpreter's last flush does not fail with a second error."""
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
