@@ -461,6 +461,8 @@ class V1Stream:
     to attach several before it opens), exactly as :class:`~rxtweet.TweetStream`.
 
     Attributes:
+        items: everything on the shared connection, in order: each message as
+            ``Parsed(value, raw)`` (the model and the exact bytes received) and each event.
         lines: cold raw lines (length lines already consumed with ``delimited="length"``);
             each subscription opens its own reconnecting connection.
         messages: every message, typed: a :class:`~rxtweet.status.Status` or a
@@ -484,6 +486,7 @@ class V1Stream:
     ) -> None:
         self.connection = connection
         items = connection.items
+        self.items: Observable[Item[Any]] = items
         self.lines: Observable[bytes] = connection.lines
         self.messages: Observable[V1Message] = items.pipe(select_messages(_identity))
         self.statuses: Observable[Status] = items.pipe(select_messages(_of_type(Status)))

@@ -29,7 +29,7 @@ import requests
 from reactivex import Observable, abc
 
 from .basestream import BaseStream
-from .connection import Connection, select_events, select_messages
+from .connection import Connection, Item, select_events, select_messages
 from .errors import HTTPException, RxTweetException
 from .events import StreamEvent
 from .http import StreamRequest
@@ -107,6 +107,8 @@ class TweetStream:
             stream.events.subscribe(on_event)
 
     Attributes:
+        items: everything on the shared connection, in order: each message as
+            ``Parsed(value, raw)`` (the model and the exact bytes received) and each event.
         lines: cold raw lines; each subscription opens its own (reconnecting) connection.
         responses: every :class:`StreamResponse` (tweet messages and system messages).
         tweets: the :class:`Tweet` of each message that has one.
@@ -120,6 +122,7 @@ class TweetStream:
     def __init__(self, connection: Connection[StreamResponse]) -> None:
         self.connection = connection
         items = connection.items
+        self.items: Observable[Item[Any]] = items
         self.lines: Observable[bytes] = connection.lines
         self.responses: Observable[StreamResponse] = items.pipe(select_messages(_identity))
         self.tweets: Observable[Tweet] = items.pipe(select_messages(_tweet_of))

@@ -187,7 +187,7 @@ def _open(args: argparse.Namespace, redactor: Redactor, filtered: bool) -> _Open
     params["backfill_minutes"] = args.backfill_minutes
     stream = client.filter_stream(**params) if filtered else client.sample_stream(**params)
     endpoint = "/2/tweets/search/stream" if filtered else "/2/tweets/sample/stream"
-    return _Opened(stream.connection.items, _is_v2_tweet, endpoint)
+    return _Opened(stream.items, _is_v2_tweet, endpoint)
 
 
 def _max_retries(args: argparse.Namespace) -> float:
@@ -241,7 +241,7 @@ def _open_v1(args: argparse.Namespace, redactor: Redactor, filtered: bool) -> _O
     except (TypeError, ValueError) as exc:
         raise CliError(str(exc), ExitCode.USAGE, usage=True) from exc
     endpoint = "/1.1/statuses/filter.json" if filtered else "/1.1/statuses/sample.json"
-    return _Opened(stream.connection.items, lambda v: isinstance(v, Status), endpoint)
+    return _Opened(stream.items, lambda v: isinstance(v, Status), endpoint)
 
 
 # --- sinks ----------------------------------------------------------------------------------
