@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: install demo test lint clean
+.PHONY: install demo test lint docs clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,8 +21,12 @@ test: install
 	$(MAKE) --no-print-directory lint
 
 lint: install
-	$(BIN)/ruff check rxtweet tests benchmarks
+	$(BIN)/ruff check rxtweet tests benchmarks scripts
 	$(BIN)/mypy
+
+# Regenerate docs/api/ from the docstrings (tests/test_docs.py fails when it is stale).
+docs: install
+	$(BIN)/python scripts/gen_api_docs.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

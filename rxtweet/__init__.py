@@ -13,6 +13,7 @@ from .errors import (
     StallError,
     StreamConnectionError,
     TooManyRequests,
+    TweepyException,
     TwitterServerError,
     Unauthorized,
 )
@@ -69,6 +70,7 @@ __all__ = [
     "StreamRule",
     "StreamingClient",
     "TooManyRequests",
+    "TweepyException",
     "Tweet",
     "TweetStream",
     "TwitterServerError",

@@ -6,9 +6,11 @@ threaded run. Here the run is only a subscriber: it subscribes to a
 :class:`~rxtweet.connection.Connection`'s ``items`` and calls one hook per item. Reconnects,
 parsing and error typing all happen in the observables, exactly as for reactive users.
 
-Hooks run on the connection's reader thread, one at a time. An exception raised by a hook
-ends the stream: it reaches ``on_exception`` (as in tweepy), then ``on_disconnect``. A hook may
-call :meth:`BaseStream.disconnect`; the stream then stops before any reconnect.
+Hooks run on the connection's reader thread, one at a time (``on_disconnect`` runs on the
+thread that ran ``sample()``/``filter()``, or on the ``threaded=True`` thread). An exception
+raised by a hook ends the stream: it reaches ``on_exception`` (as in tweepy), then
+``on_disconnect``. A hook may call :meth:`BaseStream.disconnect`; the stream then stops
+before any reconnect.
 
 ======================  ==============================================================
 event                   hook

@@ -33,6 +33,7 @@ __all__ = [
     "StallError",
     "StreamConnectionError",
     "TooManyRequests",
+    "TweepyException",
     "TwitterServerError",
     "Unauthorized",
     "exception_for_status",
@@ -41,6 +42,11 @@ __all__ = [
 
 class RxTweetException(Exception):
     """Base class of every exception rxtweet raises."""
+
+
+#: tweepy's name for the base class, so that ``except tweepy.TweepyException`` keeps working
+#: after ``import rxtweet as tweepy``.
+TweepyException = RxTweetException
 
 
 class HTTPException(RxTweetException):

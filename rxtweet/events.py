@@ -3,20 +3,20 @@
 A stream's ``.events`` Observable emits these in order. Each maps onto one tweepy hook, so
 the tweepy-compatible face is a thin subscriber that dispatches on the event's type:
 
-=====================  ============================  ===============================
-event                  tweepy hook                   when
-=====================  ============================  ===============================
-:class:`Connected`     ``on_connect()``              a connection answered 200
-:class:`KeepAlive`     ``on_keep_alive()``           an empty line (``\\r\\n``) arrived
-:class:`Closed`        ``on_closed(response)``       the server ended the stream cleanly
-:class:`ConnectionFailed` ``on_connection_error()``  the network failed (incl. stalls)
-:class:`RequestFailed` ``on_request_error(status)``  the server answered non-200
-:class:`Reconnecting`  (none; logged)                a reconnect is scheduled
-:class:`MalformedMessage` (none; logged)             a line could not be parsed
-:class:`UnknownMessage` ``on_event(event)`` (logged)  v1.1: a message of no known type
-:class:`Errored`       ``on_exception(exception)``   terminal: the stream failed
-:class:`Disconnected`  ``on_disconnect()``           terminal: always last, exactly once
-=====================  ============================  ===============================
+==========================  ================================  ====================================
+event                       tweepy hook                       when
+==========================  ================================  ====================================
+:class:`Connected`          ``on_connect()``                  a connection answered 200
+:class:`KeepAlive`          ``on_keep_alive()``               an empty line (``\\r\\n``) arrived
+:class:`Closed`             ``on_closed(response)``           the server ended the stream cleanly
+:class:`ConnectionFailed`   ``on_connection_error()``         the network failed (incl. stalls)
+:class:`RequestFailed`      ``on_request_error(status)``      the server answered non-200
+:class:`Reconnecting`       ``on_event(event)`` (logged)      a reconnect is scheduled
+:class:`MalformedMessage`   ``on_event(event)`` (logged)      a line could not be parsed
+:class:`UnknownMessage`     ``on_event(event)`` (logged)      v1.1: a message of no known type
+:class:`Errored`            ``on_exception(exception)``       terminal: the stream failed
+:class:`Disconnected`       ``on_disconnect()``               terminal: always last, exactly once
+==========================  ================================  ====================================
 
 A stream's ``on_error`` corresponds to :class:`Errored` and its ``on_completed`` to
 :class:`Disconnected` (which also follows :class:`Errored`).

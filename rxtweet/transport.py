@@ -295,12 +295,16 @@ class _Reader:
             # Network and HTTP failures arrive here already typed; anything else was raised
             # by downstream code (an observer, a hook) and goes back through on_error as is,
             # so that the reconnect policy can tell it apart and end the stream.
-            if self.cancellation.cancelled:
-                return
-            try:
-                self.observer.on_error(exc)
-            except Exception:
-                log.exception("unhandled error in a stream with no on_error handler")
+            if not self.cancellation.cancelled:
+                self._notify_error(exc)
+
+    def _notify_error(self, error: Exception) -> None:
+        try:
+            self.observer.on_error(error)
+        except Exception:
+            # reactivex re-raises when the subscriber gave no on_error; on this background
+            # thread the error would otherwise vanish.
+            log.exception("a stream failed and its subscriber has no on_error handler")
 
     def _run(self) -> None:
         if self.cancellation.cancelled:
@@ -331,7 +335,7 @@ class _Reader:
         if self.cancellation.cancelled:
             return
         if error is not None:
-            self.observer.on_error(error)
+            self._notify_error(error)
         elif completed:
             self.observer.on_completed()
 
@@ -413,7 +417,13 @@ class _Reader:
         if cancellation.cancelled:
             return False
         if splitter.pending():
-            log.debug("stream ended inside a line; %d bytes discarded", splitter.pending())
+            # A clean end inside a line: the server sent something that is not a stream
+            # (an HTML page, say). Say so: the bytes are dropped.
+            log.warning(
+                "%s: the response ended inside a line; %d bytes without a newline discarded",
+                self.request_line,
+                splitter.pending(),
+            )
         return True
 
     def _line_batches(

@@ -513,7 +513,11 @@ class V1Stream:
 
     @contextmanager
     def hold(self) -> Iterator[V1Stream]:
-        """Subscribe inside the block; the shared connection opens when it ends."""
+        """Subscribe inside the block; the shared connection opens when it ends.
+
+        Do not block inside it (``.run()``, waiting for an item): nothing arrives before
+        the block ends.
+        """
         with self.connection.hold():
             yield self
 

@@ -134,7 +134,11 @@ class TweetStream:
 
     @contextmanager
     def hold(self) -> Iterator[TweetStream]:
-        """Subscribe inside the block; the shared connection opens when it ends."""
+        """Subscribe inside the block; the shared connection opens when it ends.
+
+        Do not block inside it (``.run()``, waiting for an item): nothing arrives before
+        the block ends.
+        """
         with self.connection.hold():
             yield self
 
