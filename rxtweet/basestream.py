@@ -31,6 +31,7 @@ import logging
 import math
 import platform
 import threading
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
@@ -49,7 +50,7 @@ from .events import (
     RequestFailed,
     StreamEvent,
 )
-from .parse import Parsed
+from .parse import Parsed, decode
 from .reconnect import ReconnectPolicy
 from .transport import DEFAULT_CHUNK_SIZE, new_session
 
@@ -111,6 +112,7 @@ class BaseStream:
         self._lock = threading.Lock()
         self._subscription: abc.DisposableBase | None = None
         self._done: threading.Event | None = None
+        self._pending: Parsed[Any] | None = None
 
     # --- running --------------------------------------------------------------------------
 
@@ -187,8 +189,44 @@ class BaseStream:
 
     # --- dispatch ---------------------------------------------------------------------------
 
+    #: dict -> message, for an ``on_data`` call with a line the stream did not parse itself.
+    _convert: Callable[[dict[str, Any]], Any]
+
     def _on_message(self, parsed: Parsed[Any]) -> None:
+        if type(self).on_data is BaseStream.on_data:
+            self._dispatch(parsed.value, parsed.raw)
+            return
+        # A subclass's on_data(raw) that calls super().on_data(raw) reuses this parse.
+        self._pending = parsed
+        try:
+            self.on_data(parsed.raw)
+        finally:
+            self._pending = None
+
+    def _dispatch(self, message: Any, raw: bytes) -> Any:
+        """Call the hooks for one parsed message (tweepy's ``on_data`` after its parse)."""
         raise NotImplementedError
+
+    def on_data(self, raw_data: bytes | str) -> Any:
+        """Each raw message line; by default parses it and calls the hooks for it.
+
+        Override it to see the exact bytes; call ``super().on_data(raw_data)`` to keep the
+        other hooks (the line is not parsed twice).
+        """
+        pending = self._pending
+        if pending is not None and pending.raw is raw_data:
+            return self._dispatch(pending.value, pending.raw)
+        line = raw_data.encode("utf-8") if isinstance(raw_data, str) else raw_data
+        doc = decode(line)
+        if not isinstance(doc, dict):
+            log.warning("on_data: malformed message (%s)", doc.reason)
+            return None
+        try:
+            message = type(self)._convert(doc)
+        except Exception as exc:  # noqa: BLE001 - a bad shape is reported, as parse_lines does
+            log.warning("on_data: unexpected message shape: %s: %s", type(exc).__name__, exc)
+            return None
+        return self._dispatch(message, line)
 
     def _on_event(self, event: StreamEvent) -> None:
         kind = type(event)

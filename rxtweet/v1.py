@@ -605,7 +605,6 @@ class Stream(BaseStream):
         self.access_token = access_token
         self.access_token_secret = access_token_secret
         self.base_url = base_url.rstrip("/")
-        self._pending: Parsed[V1Message] | None = None
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} base_url={self.base_url!r} running={self.running}>"
@@ -738,16 +737,7 @@ class Stream(BaseStream):
         )
         return self._start(self._connection("GET", "statuses/sample", params), threaded)
 
-    def _on_message(self, parsed: Parsed[V1Message]) -> None:
-        if type(self).on_data is Stream.on_data:
-            self._dispatch(parsed.value, parsed.raw)
-        else:
-            # A subclass's on_data(raw) that calls super().on_data(raw) reuses this parse.
-            self._pending = parsed
-            try:
-                self.on_data(parsed.raw)
-            finally:
-                self._pending = None
+    _convert = staticmethod(to_v1_message)
 
     def _dispatch(self, message: V1Message, raw: bytes) -> Any:
         # tweepy 4.12's on_data, on a message already typed by to_v1_message.
@@ -772,23 +762,6 @@ class Stream(BaseStream):
         return None
 
     # --- hooks (tweepy 4.12's signatures and default logging) ---------------------------------
-
-    def on_data(self, raw_data: bytes) -> Any:
-        """Each raw message line; by default parses it and calls the hook for its type."""
-        pending = self._pending
-        if pending is not None and pending.raw is raw_data:
-            return self._dispatch(pending.value, raw_data)
-        line = raw_data.encode("utf-8") if isinstance(raw_data, str) else raw_data
-        doc = decode(line)
-        if not isinstance(doc, dict):
-            log.warning("on_data: malformed message (%s)", doc.reason)
-            return None
-        try:
-            message = to_v1_message(doc)
-        except Exception as exc:  # noqa: BLE001 - a bad shape is reported, as parse_lines does
-            log.warning("on_data: unexpected message shape: %s: %s", type(exc).__name__, exc)
-            return None
-        return self._dispatch(message, line)
 
     def on_status(self, status: Status) -> None:
         """A status arrived."""

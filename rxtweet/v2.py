@@ -34,7 +34,7 @@ from .errors import HTTPException, RxTweetException
 from .events import StreamEvent
 from .http import StreamRequest
 from .models import Response, StreamResponse, StreamRule, Tweet
-from .parse import Parsed, decode, to_response, to_stream_response
+from .parse import to_response, to_stream_response
 from .reconnect import ReconnectPolicy
 from .transport import DEFAULT_CHUNK_SIZE
 
@@ -222,7 +222,6 @@ class StreamingClient(BaseStream):
         self.return_type = return_type
         self.wait_on_rate_limit = wait_on_rate_limit
         self.base_url = base_url.rstrip("/")
-        self._pending: Parsed[StreamResponse] | None = None
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} base_url={self.base_url!r} running={self.running}>"
@@ -283,17 +282,10 @@ class StreamingClient(BaseStream):
         connection = self._connection("search", stream_params(params, _FILTER_PARAMS))
         return self._start(connection, threaded)
 
-    def _on_message(self, parsed: Parsed[StreamResponse]) -> None:
-        if type(self).on_data is StreamingClient.on_data:
-            self._dispatch(parsed.value)
-        else:
-            self._pending = parsed
-            try:
-                self.on_data(parsed.raw)
-            finally:
-                self._pending = None
+    _convert = staticmethod(to_stream_response)
 
-    def _dispatch(self, response: StreamResponse) -> None:
+    def _dispatch(self, response: StreamResponse, raw: bytes = b"") -> None:
+        # tweepy's StreamingClient.on_data, after its json.loads.
         tweet, includes, errors, matching_rules = response
         if tweet is not None:
             self.on_tweet(tweet)
@@ -304,18 +296,6 @@ class StreamingClient(BaseStream):
         if matching_rules:
             self.on_matching_rules(matching_rules)
         self.on_response(response)
-
-    def on_data(self, raw_data: bytes) -> None:
-        """Each raw message line; by default parses it and calls the other hooks."""
-        pending = self._pending
-        if pending is not None and pending.raw is raw_data:
-            self._dispatch(pending.value)
-            return
-        doc = decode(raw_data)
-        if not isinstance(doc, dict):
-            log.warning("on_data: %s", doc.reason)
-            return
-        self._dispatch(to_stream_response(doc))
 
     def on_tweet(self, tweet: Tweet) -> None:
         """A tweet arrived."""
