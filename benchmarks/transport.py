@@ -31,33 +31,51 @@ Two measures:
    messages are split into ``--rounds`` connections per client, interleaved between the
    clients (so a slow spell of the machine does not land on one client only), and pooled.
 
-Only this file's standard-library part runs in every interpreter (server, floor, tweepy
-venv); rxtweet, reactivex and tweepy are imported inside the client that needs them.
+Only the standard-library parts of this file and ``_common.py`` run in every interpreter
+(server, floor, tweepy venv); rxtweet, reactivex and tweepy are imported inside the client
+that needs them.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
-import io
 import json
-import os
-import platform
 import socket
 import statistics
-import subprocess
 import sys
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-HERE = Path(__file__).resolve().parent
-REPO = HERE.parent
-SHARED = Path(__file__).resolve().parents[2] / "shared"
+from _common import (
+    BEARER,
+    REPO,
+    SHARED,
+    STAMP_PREFIX,
+    Prepare,
+    Run,
+    Server,
+    floor_read,
+    floor_request,
+    fmt_ratio,
+    frame,
+    measure_once,
+    percentile,
+    pin_from_argv,
+    print_machine,
+    read_lines,
+    report,
+    run_client,
+    send_blocks,
+    send_paced,
+    serve_connections,
+    stamp,
+    throughput_body,
+)
+
+SCRIPT = Path(__file__).resolve()
 DATASETS = {
     # ~3.7 KB filtered-stream messages with expansions (8 tweets + 1 system message)
     "filter": SHARED / "data/real/v2/twarc-csv_streaming_output.jsonl",
@@ -66,11 +84,6 @@ DATASETS = {
 }
 CLIENTS = ("floor", "rxtweet", "tweepy")
 STREAM_PATH = "/2/tweets/search/stream"
-BEARER = "benchmark-bearer-token"
-STAMP_PREFIX = b'{"sent_ns":'
-FLOOR_RECV_SIZE = 64 * 1024  # the same read size as rxtweet's DEFAULT_CHUNK_SIZE
-BLOCK_BYTES = 2 * 1024 * 1024  # throughput server: bytes per sendall
-LATENCY_SETTLE_S = 0.3  # latency server: quiet time after the headers, before message 1
 
 
 # --- input --------------------------------------------------------------------------------
@@ -80,7 +93,7 @@ def load_lines(dataset: str) -> tuple[list[bytes], str]:
     """The message lines to serve (without terminators) and a description of their origin."""
     path = DATASETS[dataset]
     if path.exists():
-        lines = [line.rstrip(b"\r") for line in path.read_bytes().split(b"\n") if line.strip()]
+        lines = read_lines(path)
         return lines, f"{path.name} (real, {len(lines)} distinct lines)"
     return _generated_lines(dataset), f"generated ({dataset}-like; {path} not found)"
 
@@ -99,34 +112,14 @@ def _generated_lines(dataset: str) -> list[bytes]:
     return out
 
 
-def frame(line: bytes) -> bytes:
-    """One message as X frames it: a single HTTP chunk holding the line and ``\\r\\n``."""
-    return b"%x\r\n%b\r\n\r\n" % (len(line) + 2, line)
-
-
-def stamp(line: bytes, sent_ns: int) -> bytes:
-    """``line`` with ``"sent_ns": <sent_ns>`` as the first member of its JSON object."""
-    return b"%b%d,%b" % (STAMP_PREFIX, sent_ns, line[1:])
-
-
 def sent_ns_of(line: bytes) -> int:
-    """The stamp written by :func:`stamp` (cheap: a fixed prefix and one ``index``)."""
-    start = len(STAMP_PREFIX)
+    """The stamp written by :func:`_common.stamp` at the start of the object (cheap: a fixed
+    prefix and one ``index``)."""
+    start = 1 + len(STAMP_PREFIX)
     return int(line[start : line.index(b",", start)])
 
 
 # --- server (its own process) ---------------------------------------------------------------
-
-RESPONSE_HEAD = (
-    b"HTTP/1.1 200 OK\r\n"
-    b"Content-Type: application/json; charset=utf-8\r\n"
-    b"Transfer-Encoding: chunked\r\n"
-    b"Connection: close\r\n"
-    b"x-rate-limit-limit: 50\r\n"
-    b"x-rate-limit-remaining: 49\r\n"
-    b"\r\n"
-)
-LAST_CHUNK = b"0\r\n\r\n"
 
 
 def serve(mode: str, dataset: str, n: int, rate: float) -> None:
@@ -137,76 +130,14 @@ def serve(mode: str, dataset: str, n: int, rate: float) -> None:
     each stamped just before it is sent.
     """
     lines, _ = load_lines(dataset)
-    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(8)
-    print(listener.getsockname()[1], flush=True)
     if mode == "throughput":
-        body = _throughput_body(lines, n)
-    while True:
-        conn, _ = listener.accept()
-        with conn:
-            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            _read_request(conn)
-            wall0, cpu0 = time.perf_counter(), time.process_time()
-            sent = 0
-            wall = cpu = float("nan")
-            with contextlib.suppress(OSError):  # a client may hang up after its N-th line
-                conn.sendall(RESPONSE_HEAD)
-                if mode == "throughput":
-                    for part in body:
-                        conn.sendall(part)
-                        sent += len(part)
-                else:
-                    sent = _send_paced(conn, lines, n, rate)
-                conn.sendall(LAST_CHUNK)
-                wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
-                conn.shutdown(socket.SHUT_WR)
-                conn.settimeout(10)
-                while conn.recv(65536):  # until the client closes
-                    pass
-            stats = {"server_wall": wall, "server_cpu": cpu, "body_bytes": sent}
-            print(json.dumps(stats), flush=True)
+        serve_connections(send_blocks(throughput_body(lines, n)))
+        return
 
+    def message(i: int, now_ns: int) -> bytes:
+        return frame(stamp(lines[i % len(lines)], now_ns))
 
-def _read_request(conn: socket.socket) -> bytes:
-    data = b""
-    while b"\r\n\r\n" not in data:
-        more = conn.recv(65536)
-        if not more:
-            raise ConnectionError("client closed before sending its request")
-        data += more
-    return data
-
-
-def _throughput_body(lines: list[bytes], n: int) -> list[memoryview]:
-    """The ``n`` framed messages, as slices of one pre-built block of whole cycles."""
-    cycle = [frame(line) for line in lines]
-    cycle_bytes = sum(map(len, cycle))
-    repeat = max(1, BLOCK_BYTES // cycle_bytes)
-    framed = cycle * repeat
-    block = memoryview(b"".join(framed))
-    ends = [0]
-    for part in framed:
-        ends.append(ends[-1] + len(part))
-    full, rest = divmod(n, len(framed))
-    return [block] * full + ([block[: ends[rest]]] if rest else [])
-
-
-def _send_paced(conn: socket.socket, lines: list[bytes], n: int, rate: float) -> int:
-    time.sleep(LATENCY_SETTLE_S)  # let the client finish its response setup first
-    interval_ns = int(1e9 / rate)
-    start = time.monotonic_ns()
-    sent = 0
-    for i in range(n):
-        wait_ns = start + i * interval_ns - time.monotonic_ns()
-        if wait_ns > 0:
-            time.sleep(wait_ns / 1e9)
-        message = frame(stamp(lines[i % len(lines)], time.monotonic_ns()))
-        conn.sendall(message)
-        sent += len(message)
-    return sent
+    serve_connections(lambda conn: send_paced(conn, n, rate, message))
 
 
 # --- clients (each in its own process) ------------------------------------------------------
@@ -215,95 +146,23 @@ def _send_paced(conn: socket.socket, lines: list[bytes], n: int, rate: float) ->
 # from just before it connects to its N-th line.
 
 
-@dataclass
-class Measure:
-    """What one client run reports (printed as JSON on its last stdout line)."""
-
-    client: str
-    lines: int = 0
-    wall: float = 0.0
-    cpu: float = 0.0
-    latencies_ns: list[int] = field(default_factory=list)
-    versions: dict[str, str] = field(default_factory=dict)
-    profile: str = ""
-
-
-#: ``prepare(port, n, latency, latencies_out)`` does the untimed setup and returns the timed
-#: part, which returns the number of lines it counted.
-Prepare = Callable[[int, int, bool, list[int]], Callable[[], int]]
-
-
-def _versions(*names: str) -> dict[str, str]:
-    found = {"python": platform.python_version()}
-    for name in names:
-        with contextlib.suppress(metadata.PackageNotFoundError):
-            found[name] = metadata.version(name)
-    return found
-
-
 def prepare_floor(port: int, n: int, latency: bool, out: list[int]) -> Callable[[], int]:
     """Raw socket: request by hand, parse status and headers, de-chunk, split on ``\\n``."""
-    request = (
-        f"GET {STREAM_PATH} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
-        f"Authorization: Bearer {BEARER}\r\nAccept-Encoding: identity\r\n\r\n"
-    ).encode()
+    request = floor_request(STREAM_PATH, port)
 
-    def run() -> int:
-        with socket.create_connection(("127.0.0.1", port)) as sock:
-            sock.sendall(request)
-            return _floor_read(sock.recv, n, latency, out)
-
-    return run
-
-
-def _floor_read(recv: Callable[[int], bytes], n: int, latency: bool, out: list[int]) -> int:
-    buf = b""
-    while b"\r\n\r\n" not in buf:
-        more = recv(FLOOR_RECV_SIZE)
-        if not more:
-            raise ConnectionError("closed before the headers")
-        buf += more
-    head, _, buf = buf.partition(b"\r\n\r\n")
-    status, *header_lines = head.split(b"\r\n")
-    if status.split()[1] != b"200":
-        raise ConnectionError(f"status {status!r}")
-    headers = dict(h.lower().split(b":", 1) for h in header_lines)
-    if headers.get(b"transfer-encoding", b"").strip() != b"chunked":
-        raise ConnectionError("the floor reader only speaks chunked")
-    count = 0
-    partial = b""  # the start of an incomplete line
-    while True:
-        # every complete chunk in buf -> its payload
-        pieces = [partial]
-        pos = 0
-        end = len(buf)
-        done = False
-        while True:
-            nl = buf.find(b"\r\n", pos)
-            if nl < 0:
-                break
-            size = int(buf[pos:nl], 16)
-            if size == 0:
-                done = True
-                break
-            stop = nl + 2 + size
-            if stop + 2 > end:
-                break
-            pieces.append(buf[nl + 2 : stop])
-            pos = stop + 2
-        lines = b"".join(pieces).split(b"\n")
-        partial = lines.pop()
+    def handle(lines: list[bytes]) -> int:
         if latency:
             for line in lines:
                 now = time.monotonic_ns()
                 out.append(now - sent_ns_of(line))
-        count += len(lines)
-        if done or count >= n:
-            return count
-        more = recv(FLOOR_RECV_SIZE)
-        if not more:
-            raise ConnectionError("closed before the last chunk")
-        buf = buf[pos:] + more if pos < end else more
+        return len(lines)
+
+    def run() -> int:
+        with socket.create_connection(("127.0.0.1", port)) as sock:
+            sock.sendall(request)
+            return floor_read(sock.recv, n, handle)
+
+    return run
 
 
 def prepare_rxtweet(port: int, n: int, latency: bool, out: list[int]) -> Callable[[], int]:
@@ -412,95 +271,16 @@ CLIENT_SETUP: dict[str, tuple[Prepare, tuple[str, ...]]] = {
 }
 
 
-def run_client(kind: str, port: int, n: int, latency: bool, profile: bool) -> None:
+def client_main(kind: str, port: int, n: int, latency: bool, profile: bool) -> None:
     """Run one client (in this fresh interpreter) and print its :class:`Measure` as JSON."""
     prepare, packages = CLIENT_SETUP[kind]
-    measure = Measure(kind, versions=_versions(*packages))
-    run = prepare(port, n, latency, measure.latencies_ns)
-    if profile:
-        measure.profile = _profiled(run, measure)
-    else:
-        cpu0, wall0 = time.process_time(), time.perf_counter()
-        measure.lines = run()
-        measure.wall = time.perf_counter() - wall0
-        measure.cpu = time.process_time() - cpu0
-    print(json.dumps(measure.__dict__), flush=True)
-
-
-def _profiled(run: Callable[[], int], measure: Measure) -> str:
-    """Run under cProfile, in the calling thread and in every thread it starts."""
-    import cProfile
-    import pstats
-
-    profiles: list[cProfile.Profile] = []
-    original_run = threading.Thread.run
-
-    def profiled_run(self: threading.Thread) -> None:
-        thread_profile = cProfile.Profile()
-        profiles.append(thread_profile)
-        thread_profile.runcall(original_run, self)
-
-    threading.Thread.run = profiled_run  # type: ignore[method-assign]
-    main_profile = cProfile.Profile()
-    cpu0, wall0 = time.process_time(), time.perf_counter()
-    measure.lines = main_profile.runcall(run)
-    measure.wall = time.perf_counter() - wall0
-    measure.cpu = time.process_time() - cpu0
-    for thread in threading.enumerate():  # reader threads finish just after on_completed
-        if thread is not threading.current_thread():
-            thread.join(5)
-    text = io.StringIO()
-    stats = pstats.Stats(main_profile, stream=text)
-    for thread_profile in profiles:
-        stats.add(thread_profile)
-    stats.sort_stats("tottime").print_stats(25)
-    stats.sort_stats("cumulative").print_stats(25)
-    return text.getvalue()
+    report(run_client(prepare, packages, kind, port, n, latency, profile))
 
 
 # --- orchestration --------------------------------------------------------------------------
 
 
-@dataclass
-class Run:
-    measure: Measure
-    server: dict[str, float]
-
-    @property
-    def lines_per_s(self) -> float:
-        return self.measure.lines / self.measure.wall
-
-
-class Server:
-    """The stream server in its own process, serving one connection after another."""
-
-    def __init__(self, mode: str, dataset: str, n: int, rate: float, cpu: int | None) -> None:
-        command = [sys.executable, str(Path(__file__).resolve()), "_serve"]
-        command += [mode, dataset, str(n), str(rate)]
-        command += [] if cpu is None else [f"--cpu={cpu}"]
-        self.process = subprocess.Popen(
-            command,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        assert self.process.stdout is not None
-        self.stdout = self.process.stdout
-        self.port = int(self.stdout.readline())
-
-    def stats(self) -> dict[str, float]:
-        """The server's stats line for the connection that has just ended."""
-        line = self.stdout.readline()
-        if not line:
-            raise RuntimeError("the server process died")
-        stats: dict[str, float] = json.loads(line)
-        return stats
-
-    def close(self) -> None:
-        self.process.terminate()
-        self.process.wait(5)
-
-
-def measure_once(
+def measure_client(
     server: Server,
     kind: str,
     python: str,
@@ -509,48 +289,30 @@ def measure_once(
     profile: bool = False,
     cpu: int | None = None,
 ) -> Run:
-    env = dict(os.environ)
-    env.pop("PYTHONPATH", None)  # the tweepy venv must not see the dev venv's packages
-    command = [python, str(Path(__file__).resolve()), "_client", kind, str(server.port), str(n)]
-    command += ["--latency"] if latency else []
-    command += ["--profile"] if profile else []
-    command += [] if cpu is None else [f"--cpu={cpu}"]
-    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
-    if done.returncode != 0:
-        raise RuntimeError(f"{kind} client failed:\n{done.stderr}{done.stdout}")
-    measure = Measure(**json.loads(done.stdout.strip().splitlines()[-1]))
-    if measure.lines != n:
-        raise RuntimeError(f"{kind} client counted {measure.lines} lines, expected {n}")
-    return Run(measure, server.stats())
-
-
-def percentile(sorted_values: list[int], fraction: float) -> float:
-    """Nearest-rank percentile of an ascending list."""
-    rank = max(1, min(len(sorted_values), round(fraction * len(sorted_values) + 0.5)))
-    return float(sorted_values[rank - 1])
-
-
-def fmt_ratio(value: float, reference: float | None) -> str:
-    return f"{value / reference:5.2f}x" if reference else "   -  "
+    args = [kind, str(server.port), str(n)]
+    args += ["--latency"] if latency else []
+    args += ["--profile"] if profile else []
+    args += [] if cpu is None else [f"--cpu={cpu}"]
+    return measure_once(server, SCRIPT, python, args, expect=n)
 
 
 def print_throughput(runs: dict[str, list[Run]], line_bytes: float) -> dict[str, Run]:
     best = {kind: min(rs, key=lambda r: r.measure.wall) for kind, rs in runs.items()}
-    floor = best["floor"].lines_per_s if "floor" in best else None
-    tweepy = best["tweepy"].lines_per_s if "tweepy" in best else None
+    floor = best["floor"].per_s if "floor" in best else None
+    tweepy = best["tweepy"].per_s if "tweepy" in best else None
     print(
         f"{'client':<8} {'lines/s':>9} {'median':>9} {'MB/s':>7} {'CPU s':>6} "
         f"{'CPU µs/line':>11} {'vs floor':>8} {'vs tweepy':>9} {'server CPU':>10}"
     )
     for kind, run in best.items():
         m = run.measure
-        median = statistics.median(r.lines_per_s for r in runs[kind])
+        median = statistics.median(r.per_s for r in runs[kind])
         busy = run.server["server_cpu"] / m.wall
         print(
-            f"{kind:<8} {run.lines_per_s:>9,.0f} {median:>9,.0f} "
-            f"{run.lines_per_s * line_bytes / 1e6:>7.1f} {m.cpu:>6.2f} "
-            f"{m.cpu / m.lines * 1e6:>11.2f} {fmt_ratio(run.lines_per_s, floor):>8} "
-            f"{fmt_ratio(run.lines_per_s, tweepy):>9} {busy:>9.0%}"
+            f"{kind:<8} {run.per_s:>9,.0f} {median:>9,.0f} "
+            f"{run.per_s * line_bytes / 1e6:>7.1f} {m.cpu:>6.2f} "
+            f"{m.cpu / m.lines * 1e6:>11.2f} {fmt_ratio(run.per_s, floor):>8} "
+            f"{fmt_ratio(run.per_s, tweepy):>9} {busy:>9.0%}"
         )
     return best
 
@@ -573,25 +335,6 @@ def print_latency(runs: dict[str, list[Run]]) -> None:
         )
 
 
-def cpu_model() -> str:
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.processor() or "unknown CPU"
-
-
-def print_machine(versions: dict[str, dict[str, str]], source: str) -> None:
-    affinity = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else "?"
-    print(
-        f"machine: {cpu_model()}, nproc={affinity} (cpu_count={os.cpu_count()}), "
-        f"{platform.system()} {platform.release()}"
-    )
-    for kind, found in versions.items():
-        print(f"  {kind:<8} " + ", ".join(f"{k} {v}" for k, v in found.items()))
-    print(f"input: {source}")
-
-
 def orchestrate(args: argparse.Namespace) -> None:
     from _tweepy_env import ensure_tweepy_python
 
@@ -605,7 +348,7 @@ def orchestrate(args: argparse.Namespace) -> None:
     versions: dict[str, dict[str, str]] = {}
 
     def measure(server: Server, kind: str, n: int, latency: bool, profile: bool = False) -> Run:
-        run = measure_once(server, kind, pythons[kind], n, latency, profile, client_cpu)
+        run = measure_client(server, kind, pythons[kind], n, latency, profile, client_cpu)
         versions[kind] = run.measure.versions
         return run
 
@@ -616,7 +359,7 @@ def orchestrate(args: argparse.Namespace) -> None:
     )
     throughput: dict[str, list[Run]] = {c: [] for c in clients}
     profiled = None
-    server = Server("throughput", args.data, args.lines, 0, server_cpu)
+    server = Server(SCRIPT, ["throughput", args.data, str(args.lines), "0"], server_cpu)
     try:
         measure(server, clients[0], args.lines, latency=False)  # warm-up, discarded
         for _ in range(args.repeats):
@@ -635,7 +378,7 @@ def orchestrate(args: argparse.Namespace) -> None:
     )
     latency: dict[str, list[Run]] = {c: [] for c in clients}
     per_round = max(1, args.messages // args.rounds)
-    server = Server("latency", args.data, per_round, args.rate, server_cpu)
+    server = Server(SCRIPT, ["latency", args.data, str(per_round), str(args.rate)], server_cpu)
     try:
         for _ in range(args.rounds):
             for kind in clients:
@@ -645,7 +388,7 @@ def orchestrate(args: argparse.Namespace) -> None:
     print_latency(latency)
 
     print()
-    print_machine(versions, source)
+    print_machine(versions, [source])
     pinning = "server on CPU 0, clients on CPU 1" if args.pin else "not pinned"
     print(f"{pinning}; total run time {time.perf_counter() - started:.0f} s")
     if profiled is not None:
@@ -660,16 +403,14 @@ def orchestrate(args: argparse.Namespace) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
-    pin = [a for a in argv if a.startswith("--cpu=")]
-    if pin and hasattr(os, "sched_setaffinity"):
-        os.sched_setaffinity(0, {int(pin[0].removeprefix("--cpu="))})
+    pin_from_argv(argv)
     if argv[:1] == ["_serve"]:
         mode, dataset, n, rate = argv[1:5]
         serve(mode, dataset, int(n), float(rate))
         return
     if argv[:1] == ["_client"]:
         kind, port, n = argv[1:4]
-        run_client(kind, int(port), int(n), "--latency" in argv, "--profile" in argv)
+        client_main(kind, int(port), int(n), "--latency" in argv, "--profile" in argv)
         return
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="fewer lines and messages (<30 s)")

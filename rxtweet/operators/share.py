@@ -17,7 +17,6 @@ from typing import Generic, TypeVar
 
 from reactivex import Observable, abc
 from reactivex.disposable import Disposable, SingleAssignmentDisposable
-from reactivex.subject import Subject
 
 __all__ = ["SharedConnection", "share_connection"]
 
@@ -44,7 +43,7 @@ class SharedConnection(Generic[_T]):
     def __init__(self, source: Observable[_T]) -> None:
         self._source = source
         self._lock = threading.Lock()
-        self._subject: Subject[_T] | None = None
+        self._subject: _Multicast[_T] | None = None
         self._connection: SingleAssignmentDisposable | None = None
         self._count = 0
         self._holds = 0
@@ -91,16 +90,16 @@ class SharedConnection(Generic[_T]):
     ) -> abc.DisposableBase:
         with self._lock:
             if self._subject is None:
-                self._subject = Subject()
+                self._subject = _Multicast()
             subject = self._subject
             self._count += 1
-            inner = subject.subscribe(_TerminalGuard(observer), scheduler=scheduler)
+            subject.add(observer)
             to_connect = self._claim_connection()
         if to_connect is not None:
             self._connect(to_connect)
 
         def dispose() -> None:
-            inner.dispose()
+            subject.remove(observer)
             with self._lock:
                 if subject is not self._subject:
                     return  # that share already ended; a newer one is not ours to count
@@ -115,14 +114,14 @@ class SharedConnection(Generic[_T]):
 
         return Disposable(dispose)
 
-    def _claim_connection(self) -> Subject[_T] | None:
+    def _claim_connection(self) -> _Multicast[_T] | None:
         """Under the lock: reserve the right to connect, if a connection is due now."""
         if self._subject is None or self._connection is not None or self._holds or not self._count:
             return None
         self._connection = SingleAssignmentDisposable()
         return self._subject
 
-    def _connect(self, subject: Subject[_T]) -> None:
+    def _connect(self, subject: _Multicast[_T]) -> None:
         with self._lock:
             connection = self._connection if subject is self._subject else None
         if connection is None:
@@ -148,34 +147,64 @@ class SharedConnection(Generic[_T]):
         connection.disposable = self._source.subscribe(subject.on_next, on_error, on_completed)
 
 
-class _TerminalGuard(abc.ObserverBase[_T]):
-    """Keeps one subscriber's failing ``on_error``/``on_completed`` from the others.
+class _Multicast(Generic[_T]):
+    """The subscribers of one shared subscription: what a reactivex ``Subject`` did here,
+    for less per item.
 
-    A Subject notifies its observers in a loop; a subscriber without an error handler
-    re-raises the error (reactivex's default), which would end the loop and leave later
-    subscribers never told. ``on_next`` is not guarded: an exception there is the
-    subscriber's bug, and it goes back up to end the stream.
+    The observers are an immutable tuple, replaced whole when one is added or removed, so
+    :meth:`on_next` is one loop without a lock (a ``Subject`` takes its lock twice and copies
+    its observer list for every item). Like a ``Subject`` it does not serialise concurrent
+    ``on_next`` calls; the upstream (one reader thread at a time) makes none.
+
+    Unlike a ``Subject`` it does not replay the end to an observer added after it: it need
+    not, as :class:`SharedConnection` drops a share (``reset``, under its lock) before
+    notifying its end, and only adds observers to the current share, under the same lock.
+
+    A subscriber's failing ``on_error``/``on_completed`` is logged and the others are still
+    told: a subscriber without an error handler re-raises the error (reactivex's default),
+    which would otherwise end the loop and leave later subscribers never told. ``on_next``
+    is not guarded: an exception there is the subscriber's bug, and it goes back up to end
+    the stream.
     """
 
-    __slots__ = ("_observer",)
+    __slots__ = ("_lock", "_observers")
 
-    def __init__(self, observer: abc.ObserverBase[_T]) -> None:
-        self._observer = observer
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._observers: tuple[abc.ObserverBase[_T], ...] = ()
+
+    def add(self, observer: abc.ObserverBase[_T]) -> None:
+        with self._lock:
+            self._observers = (*self._observers, observer)
+
+    def remove(self, observer: abc.ObserverBase[_T]) -> None:
+        with self._lock:
+            self._observers = tuple(o for o in self._observers if o is not observer)
 
     def on_next(self, value: _T) -> None:
-        self._observer.on_next(value)
+        for observer in self._observers:
+            observer.on_next(value)
 
     def on_error(self, error: Exception) -> None:
-        try:
-            self._observer.on_error(error)
-        except Exception:  # logged; the other subscribers must still be told
-            log.exception("a subscriber of a shared stream has no error handler")
+        for observer in self._end():
+            try:
+                observer.on_error(error)
+            except Exception:  # logged; the other subscribers must still be told
+                log.exception("a subscriber of a shared stream has no error handler")
 
     def on_completed(self) -> None:
-        try:
-            self._observer.on_completed()
-        except Exception:
-            log.exception("a subscriber's on_completed raised")
+        for observer in self._end():
+            try:
+                observer.on_completed()
+            except Exception:
+                log.exception("a subscriber's on_completed raised")
+
+    def _end(self) -> tuple[abc.ObserverBase[_T], ...]:
+        """The observers to notify of the end (the upstream ends once: it is a subscription)."""
+        with self._lock:
+            observers = self._observers
+            self._observers = ()
+            return observers
 
 
 def share_connection(source: Observable[_T]) -> SharedConnection[_T]:
