@@ -63,6 +63,19 @@ class StreamAlreadyRunning(RxTweetException):
     """``sample()``/``filter()`` was called while the stream was already running."""
 
 
+class _RunState:
+    """One run of ``sample()``/``filter()``: its end, its subscription, its hook lock."""
+
+    __slots__ = ("done", "hooks", "over", "subscription")
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        # Held while a hook runs: on_disconnect waits for it, and no hook runs after it.
+        self.hooks = threading.RLock()
+        self.over = False
+        self.subscription: abc.DisposableBase | None = None
+
+
 class BaseStream:
     """Lifecycle hooks and the run loop shared by :class:`~rxtweet.StreamingClient` (v2)
     and :class:`~rxtweet.Stream` (v1.1). Override the ``on_*`` methods you need.
@@ -110,8 +123,7 @@ class BaseStream:
             f"rxtweet/{__version__}"
         )
         self._lock = threading.Lock()
-        self._subscription: abc.DisposableBase | None = None
-        self._done: threading.Event | None = None
+        self._run_state: _RunState | None = None
         self._pending: Parsed[Any] | None = None
 
     # --- running --------------------------------------------------------------------------
@@ -121,65 +133,76 @@ class BaseStream:
             if self.running:
                 raise StreamAlreadyRunning("Stream is already connected")
             self.running = True
-            self._done = threading.Event()
+            run = self._run_state = _RunState()
         if threaded:
             self.thread = threading.Thread(
-                target=self._run, args=(connection,), name="rxtweet-stream", daemon=self.daemon
+                target=self._run,
+                args=(connection, run),
+                name="rxtweet-stream",
+                daemon=self.daemon,
             )
             self.thread.start()
             return self.thread
-        self._run(connection)
+        self._run(connection, run)
         return None
 
-    def _run(self, connection: Connection[Any]) -> None:
-        done = self._done
-        assert done is not None
+    def _run(self, connection: Connection[Any], run: _RunState) -> None:
         on_message = self._on_message
         on_event = self._on_event
+        hooks = run.hooks
 
         def on_next(item: Any) -> None:
-            if type(item) is Parsed:
-                on_message(item)
-            else:
-                on_event(item)
+            with hooks:
+                if run.over:
+                    return
+                if type(item) is Parsed:
+                    on_message(item)
+                else:
+                    on_event(item)
 
         def finished(_: Exception | None = None) -> None:
-            done.set()
+            run.done.set()
 
         try:
             subscription = connection.items.subscribe(on_next, finished, finished)
             with self._lock:
-                self._subscription = subscription
-                stopped_early = not self.running
+                run.subscription = subscription
+                stopped_early = run.done.is_set()  # disconnect() came first
             if stopped_early:
                 subscription.dispose()
-                done.set()
-            done.wait()
+            run.done.wait()
         except Exception as exc:  # noqa: BLE001 - reported like tweepy: to on_exception
             self._call_hook(self.on_exception, exc)
         finally:
+            # Only this run's own state: after disconnect() a new run may already be going.
             with self._lock:
-                subscription_ = self._subscription
-                self._subscription = None
-                self.running = False
+                if self._run_state is run:
+                    self.running = False
+                subscription_ = run.subscription
+                run.subscription = None
             if subscription_ is not None:
                 subscription_.dispose()
-            self._call_hook(self.on_disconnect)
+            # A hook still running on the reader thread finishes first; none runs after.
+            with hooks:
+                run.over = True
+                self._call_hook(self.on_disconnect)
 
     def disconnect(self) -> None:
         """Stop the stream: the connection closes now and nothing reconnects.
 
-        Safe from any thread, including from inside a hook.
+        Safe from any thread, including from inside a hook. ``on_disconnect`` follows once
+        any hook still running has returned.
         """
         with self._lock:
             self.running = False
-            subscription = self._subscription
-            self._subscription = None
-            done = self._done
+            run = self._run_state
+            subscription = run.subscription if run is not None else None
+            if run is not None:
+                run.subscription = None
         if subscription is not None:
             subscription.dispose()
-        if done is not None:
-            done.set()
+        if run is not None:
+            run.done.set()
 
     def _call_hook(self, hook: Any, *args: Any) -> None:
         try:

@@ -16,6 +16,7 @@ request's method and path.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping
 from typing import Any
 
@@ -222,6 +223,26 @@ class FatalDisconnect(RxTweetException):
             f"X disconnected the stream: code {self.code} ({notice.meaning}): "
             f"{self.reason or 'no reason given'}; not reconnecting with the same credentials"
         )
+
+
+_DOWNSTREAM = "_rxtweet_raised_downstream"
+
+
+def mark_downstream(exception: BaseException) -> None:
+    """Mark ``exception`` as raised by code downstream of a connection (an observer, a hook).
+
+    Such an exception travels back up to the reader as ``on_error``; the reconnect policy
+    must end the stream with it whatever its type (a hook may itself raise, say, a
+    ``TooManyRequests`` from a REST call), never mistake it for a connection failure.
+    """
+    # An exception type with __slots__ refuses the mark: it cannot be an rxtweet one anyway.
+    with contextlib.suppress(AttributeError):
+        setattr(exception, _DOWNSTREAM, True)
+
+
+def raised_downstream(exception: BaseException | None) -> bool:
+    """Whether :func:`mark_downstream` marked ``exception``."""
+    return exception is not None and getattr(exception, _DOWNSTREAM, False) is True
 
 
 def _str_or_none(value: Any) -> str | None:

@@ -29,7 +29,13 @@ from reactivex import Observable, abc
 from reactivex.disposable import CompositeDisposable, SerialDisposable
 from reactivex.scheduler import TimeoutScheduler
 
-from .errors import HTTPException, RxTweetException, StreamConnectionError, TooManyRequests
+from .errors import (
+    HTTPException,
+    RxTweetException,
+    StreamConnectionError,
+    TooManyRequests,
+    raised_downstream,
+)
 from .events import Closed, ConnectionFailed, Reconnecting, RequestFailed, StreamEvent
 from .operators.retry_when import retry_when
 
@@ -175,8 +181,12 @@ class ReconnectPolicy:
 
         ``cause`` is the exception a connection failed with, or ``None`` for a clean close
         by the server. Network errors, non-fatal HTTP errors and clean closes are retryable;
-        anything else (user code's exceptions included) is not.
+        anything else (user code's exceptions included) is not — and neither is an exception
+        that code downstream raised, whatever its type (see
+        :func:`rxtweet.errors.mark_downstream`).
         """
+        if raised_downstream(cause):
+            return False
         if cause is None or isinstance(cause, StreamConnectionError):
             return True
         return isinstance(cause, HTTPException) and not self.is_fatal(cause)
@@ -340,6 +350,8 @@ def reconnecting(
                 cause: BaseException | None = (
                     None if isinstance(exception, _ServerClosed) else exception
                 )
+                if raised_downstream(cause):
+                    return exception  # user code's, whatever its type: not a connection event
                 if isinstance(cause, StreamConnectionError):
                     _emit(on_event, ConnectionFailed(cause))
                 elif isinstance(cause, HTTPException):

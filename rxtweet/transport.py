@@ -51,7 +51,7 @@ from reactivex import Observable, abc
 from reactivex.disposable import Disposable
 
 from ._version import __version__
-from .errors import HTTPException, StallError, StreamConnectionError
+from .errors import HTTPException, StallError, StreamConnectionError, mark_downstream
 from .framing import ChunkedDecoder, ChunkedEncodingError, LineSplitter
 from .http import StreamRequest
 
@@ -157,8 +157,9 @@ class CancellableAdapter(requests.adapters.HTTPAdapter):
 
         session.mount("https://", CancellableAdapter())
 
-    Without it, disposal is still prompt once the response headers have arrived; while the
-    request is waiting for them it can take up to the read timeout.
+    Without it, disposal is still prompt once the response headers have arrived (the socket
+    is then taken from the response); while the request is waiting for them it can take up
+    to the read timeout.
     """
 
     def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
@@ -325,7 +326,11 @@ class _Reader:
                 log.debug("%s answered %s", self.request_line, response.status_code)
             else:
                 if self.on_response is not None:
-                    self.on_response(response)
+                    try:
+                        self.on_response(response)
+                    except Exception as exc:
+                        mark_downstream(exc)
+                        raise
                 completed = self._read_body(response)
         finally:
             if response is not None:
@@ -373,6 +378,10 @@ class _Reader:
             return self._network_error(exc, "connection failed")
         finally:
             _current.cancellation = None
+        # With a session whose adapter is not a CancellableAdapter the socket is not known
+        # yet: take it from the response, so that a disposal can still wake the read.
+        connection = getattr(response.raw, "_connection", None)
+        self.cancellation.attach(getattr(connection, "sock", None))
         if self.cancellation.cancelled:
             response.close()
             return None
@@ -413,7 +422,11 @@ class _Reader:
             for line in batch:
                 if cancellation.cancelled:
                     return False
-                on_next(line)
+                try:
+                    on_next(line)
+                except Exception as exc:
+                    mark_downstream(exc)  # the observer's: never a connection failure
+                    raise
         if cancellation.cancelled:
             return False
         if splitter.pending():

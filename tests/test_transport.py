@@ -501,3 +501,19 @@ def test_secrets_stay_out_of_logs_reprs_and_errors(
     for text in texts:
         assert TOKEN not in text
     assert "<redacted>" in repr(request)
+
+
+def test_dispose_is_prompt_with_a_plain_requests_session(server: FakeStreamServer) -> None:
+    # A session without CancellableAdapter: the socket is taken from the response instead.
+    import requests
+
+    server.script(Attempt(messages=1, ending="stall"))
+    got = threading.Event()
+    with requests.Session() as session:
+        subscription = sample(server, stall_timeout=30, session=session).subscribe(
+            on_next=lambda _: got.set()
+        )
+        assert got.wait(5)
+        time.sleep(0.1)
+        subscription.dispose()
+        assert wait_until(lambda: not reader_threads(), timeout=0.5)

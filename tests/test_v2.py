@@ -30,7 +30,7 @@ from rxtweet import (
     Unauthorized,
 )
 from rxtweet.basestream import StreamAlreadyRunning
-from rxtweet.testing import Attempt, FakeStreamServer
+from rxtweet.testing import Attempt, FakeStreamServer, generate_v2_messages
 
 pytestmark = pytest.mark.integration
 
@@ -436,3 +436,82 @@ def test_keep_alive_and_closed_events(server: FakeStreamServer) -> None:
     assert [type(e) for e in events[:2]] == [Connected, Closed]
     assert isinstance(events[2], Reconnecting)
     assert events[2].delay == 0.0  # that connection delivered data: reconnect at once
+
+
+# --- regressions found in review ------------------------------------------------------------
+
+
+def test_restart_right_after_disconnect_streams_again() -> None:
+    got = threading.Event()
+    disconnects: list[int] = []
+
+    class Restarter(StreamingClient):
+        def on_tweet(self, tweet: Tweet) -> None:
+            got.set()
+
+        def on_disconnect(self) -> None:
+            disconnects.append(1)
+
+    messages = generate_v2_messages(seed=3)
+    with FakeStreamServer(messages=messages, bearer_token=TOKEN, default=Attempt(rate=50)) as srv:
+        c = client(srv, Restarter)
+        thread = c.sample(threaded=True)
+        try:
+            assert got.wait(5)
+            for _ in range(5):
+                c.disconnect()
+                got.clear()
+                thread = c.sample(threaded=True)  # no join in between
+                assert got.wait(5), "the restarted stream received nothing"
+                assert c.running
+        finally:
+            c.disconnect()
+            thread.join(5)
+    assert not c.running
+    assert len(disconnects) == 6
+
+
+def test_a_hook_raising_an_rxtweet_error_ends_the_stream_not_reconnects(
+    server: FakeStreamServer,
+) -> None:
+    calls: list[str] = []
+
+    class RulesInHook(StreamingClient):
+        def on_tweet(self, tweet: Tweet) -> None:
+            # e.g. a rules call made from inside a hook failed
+            raise rxtweet.StreamConnectionError("REST call inside on_tweet failed")
+
+        def on_connection_error(self) -> None:
+            calls.append("connection_error")
+
+        def on_exception(self, exception: Exception) -> None:
+            calls.append(type(exception).__name__)
+
+    client(server, RulesInHook).sample()
+    assert calls == ["StreamConnectionError"]
+    time.sleep(0.2)
+    assert len(server.stream_requests) == 1
+
+
+def test_on_disconnect_waits_for_a_running_hook(server: FakeStreamServer) -> None:
+    order: list[str] = []
+    inside = threading.Event()
+
+    class Slow(StreamingClient):
+        def on_tweet(self, tweet: Tweet) -> None:
+            if order:
+                return
+            order.append("hook start")
+            inside.set()
+            time.sleep(0.3)
+            order.append("hook end")
+
+        def on_disconnect(self) -> None:
+            order.append("on_disconnect")
+
+    c = client(server, Slow)
+    thread = c.sample(threaded=True)
+    assert inside.wait(5)
+    c.disconnect()
+    thread.join(5)
+    assert order == ["hook start", "hook end", "on_disconnect"]
