@@ -118,6 +118,7 @@ class ChunkedDecoder:
                 if (
                     splitter is not None
                     and stop + 2 <= end
+                    and size <= splitter.max_line
                     and data[stop - 1] == 0x0A
                     and not splitter._parts
                     and not splitter._overflow
@@ -198,8 +199,19 @@ class LineSplitter:
             self._overflow = False
         if tail:
             self._hold(tail)
+        if len(data) > self.max_line:  # only then can a line within this read be too long
+            lines = self._without_long(lines)
         # Messages never contain a raw CR (JSON escapes it): stripping one is safe.
         return [line[:-1] if line[-1:] == b"\r" else line for line in lines]
+
+    def _without_long(self, lines: list[bytes]) -> list[bytes]:
+        kept = []
+        for line in lines:
+            if len(line) > self.max_line + 1:  # + 1: its CR
+                self._drop(len(line))
+            else:
+                kept.append(line)
+        return kept
 
     def pending(self) -> int:
         """Bytes of an incomplete line held back (they become a line once its ``\\n`` comes)."""

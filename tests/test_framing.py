@@ -194,3 +194,13 @@ def test_feed_lines_partial_line_at_a_cut_is_not_emitted() -> None:
     assert decoder.feed_lines(wire, splitter) == [b'{"a":1}']
     assert not decoder.done
     assert splitter.pending() == len(b'{"trunc')
+
+
+def test_overlong_line_within_one_read_is_dropped_too(caplog: pytest.LogCaptureFixture) -> None:
+    s = LineSplitter(max_line=100)
+    assert s.feed(b"ok\r\n" + b"y" * 500 + b"\r\nfine\r\n") == [b"ok", b"fine"]
+    assert s.dropped == 1
+    decoder, splitter = ChunkedDecoder(), LineSplitter(max_line=100)
+    wire = per_line_chunks([b"a", b"z" * 500, b"b"])
+    assert decoder.feed_lines(wire, splitter) == [b"a", b"b"]
+    assert splitter.dropped == 1
