@@ -90,6 +90,7 @@ class BaseStream:
         reconnect: a :class:`~rxtweet.ReconnectPolicy` (default: X's guidance).
         stall_timeout: seconds of silence (not even a keep-alive) before reconnecting.
         scheduler: where reconnect waits run (tests pass a virtual-time scheduler).
+        base_url: the API's root URL (the clients pass their default).
     """
 
     def __init__(
@@ -103,6 +104,7 @@ class BaseStream:
         reconnect: ReconnectPolicy | None = None,
         stall_timeout: float = 90.0,
         scheduler: abc.SchedulerBase | None = None,
+        base_url: str = "",
     ) -> None:
         policy = reconnect or ReconnectPolicy()
         if max_retries != math.inf:
@@ -115,6 +117,7 @@ class BaseStream:
         self.reconnect = policy
         self.stall_timeout = stall_timeout
         self.scheduler = scheduler
+        self.base_url = base_url.rstrip("/")
         self.running = False
         self.session: requests.Session = new_session()
         self.thread: threading.Thread | None = None
@@ -125,6 +128,10 @@ class BaseStream:
         self._lock = threading.Lock()
         self._run_state: _RunState | None = None
         self._pending: Parsed[Any] | None = None
+
+    def __repr__(self) -> str:
+        # No credentials here: only where it connects and whether it runs.
+        return f"<{type(self).__name__} base_url={self.base_url!r} running={self.running}>"
 
     # --- running --------------------------------------------------------------------------
 

@@ -599,15 +599,12 @@ class Stream(BaseStream):
             reconnect=reconnect,
             stall_timeout=stall_timeout,
             scheduler=scheduler,
+            base_url=base_url,
         )
         self.consumer_key = consumer_key
         self.consumer_secret = consumer_secret
         self.access_token = access_token
         self.access_token_secret = access_token_secret
-        self.base_url = base_url.rstrip("/")
-
-    def __repr__(self) -> str:
-        return f"<{type(self).__name__} base_url={self.base_url!r} running={self.running}>"
 
     # --- reactive face -----------------------------------------------------------------------
 

@@ -217,14 +217,11 @@ class StreamingClient(BaseStream):
             reconnect=reconnect,
             stall_timeout=stall_timeout,
             scheduler=scheduler,
+            base_url=base_url,
         )
         self.bearer_token = bearer_token
         self.return_type = return_type
         self.wait_on_rate_limit = wait_on_rate_limit
-        self.base_url = base_url.rstrip("/")
-
-    def __repr__(self) -> str:
-        return f"<{type(self).__name__} base_url={self.base_url!r} running={self.running}>"
 
     # --- reactive face -----------------------------------------------------------------------
 
