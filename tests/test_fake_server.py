@@ -23,6 +23,7 @@ from typing import Any
 import orjson
 import pytest
 import requests
+from support import wait_until
 
 from rxtweet.testing import Attempt, FakeStreamServer, RecordedRequest, generate_v2_messages
 
@@ -47,13 +48,6 @@ def server_threads() -> list[threading.Thread]:
     return [t for t in threading.enumerate() if t.name.startswith("rxtweet-fake-server")]
 
 
-def wait_until(predicate: Callable[[], bool], timeout: float = 2.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.005)
-    return predicate()
 
 
 @pytest.fixture(autouse=True)

@@ -34,6 +34,7 @@ from reactivex import operators as ops
 from reactivex.disposable import Disposable, SingleAssignmentDisposable
 from reactivex.scheduler import ThreadPoolScheduler
 from reactivex.subject import Subject
+from support import wait_until
 
 from rxtweet import StreamingClient, Tweet
 from rxtweet.testing import Attempt, FakeStreamServer, generate_v2_messages
@@ -179,13 +180,6 @@ class Collector:
         return self.ids
 
 
-def wait_until(predicate: Callable[[], bool], timeout: float = 2.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.005)
-    return predicate()
 
 
 @pytest.fixture(autouse=True)

@@ -16,6 +16,7 @@ import pytest
 import reactivex
 from reactivex import operators as ops
 from reactivex.scheduler import ThreadPoolScheduler
+from support import reader_threads, wait_until
 
 from rxtweet import (
     BadRequest,
@@ -42,17 +43,8 @@ FIXTURE = [
 ]
 
 
-def reader_threads() -> list[threading.Thread]:
-    return [t for t in threading.enumerate() if t.name.startswith("rxtweet-reader")]
 
 
-def wait_until(predicate: Any, timeout: float = 2.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.01)
-    return bool(predicate())
 
 
 @pytest.fixture(params=["socket-file", "urllib3"])

@@ -16,7 +16,7 @@ import logging
 import threading
 import time
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -30,6 +30,7 @@ from oauthlib.oauth1.rfc5849.utils import parse_authorization_header, unescape
 from reactivex import from_iterable
 from reactivex import operators as ops
 from requests_oauthlib import OAuth1
+from support import reader_threads, wait_until
 
 import rxtweet.v1
 from rxtweet import (
@@ -118,17 +119,8 @@ def disconnect(code: int, reason: str = "test") -> bytes:
     return orjson.dumps({"disconnect": {"code": code, "stream_name": "s-1", "reason": reason}})
 
 
-def reader_threads() -> list[threading.Thread]:
-    return [t for t in threading.enumerate() if t.name.startswith("rxtweet-reader")]
 
 
-def wait_until(predicate: Callable[[], Any], timeout: float = 3.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.005)
-    return bool(predicate())
 
 
 class Collect:

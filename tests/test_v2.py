@@ -11,6 +11,7 @@ from typing import Any
 import orjson
 import pytest
 from reactivex import operators as ops
+from support import reader_threads, wait_until
 
 import rxtweet
 from rxtweet import (
@@ -43,17 +44,8 @@ TWEET_LINES = [line for line in TWARC if line.startswith(b'{"data"')]
 FAST = ReconnectPolicy(network_wait_step=0.05, http_wait_start=0.05, rate_limit_wait_start=0.1)
 
 
-def reader_threads() -> list[threading.Thread]:
-    return [t for t in threading.enumerate() if t.name.startswith("rxtweet-reader")]
 
 
-def wait_until(predicate: Any, timeout: float = 2.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.01)
-    return bool(predicate())
 
 
 @pytest.fixture
