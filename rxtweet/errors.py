@@ -37,6 +37,7 @@ __all__ = [
     "TweepyException",
     "TwitterServerError",
     "Unauthorized",
+    "UsageCapExceeded",
     "exception_for_status",
 ]
 
@@ -158,6 +159,23 @@ class NotFound(HTTPException):
 
 class TooManyRequests(HTTPException):
     """HTTP 429 (API v2) or 420 (API v1.1 "Enhance your calm")."""
+
+
+class UsageCapExceeded(TooManyRequests):
+    """HTTP 429 with X's ``usage-capped`` problem: the app's Daily or Monthly cap is used up.
+
+    Retrying cannot help before the period resets, so the reconnect policy does not retry it.
+
+    Attributes:
+        period: ``"Daily"`` or ``"Monthly"`` (``None`` when X did not say).
+        scope: ``"Account"`` or ``"Product"`` (``None`` when X did not say).
+    """
+
+    def __init__(self, status_code: int, **kwargs: Any) -> None:
+        super().__init__(status_code, **kwargs)
+        doc = self.body if isinstance(self.body, dict) else {}
+        self.period: str | None = _str_or_none(doc.get("period"))
+        self.scope: str | None = _str_or_none(doc.get("scope"))
 
 
 class TwitterServerError(HTTPException):

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-__all__ = ["RateLimit", "StreamRequest", "redact_headers"]
+__all__ = ["RateLimit", "StreamRequest", "redact_headers", "redact_url"]
 
 #: Header names whose values are credentials. They never appear in a repr, a log line or
 #: an exception message.
@@ -24,6 +24,29 @@ def redact_headers(headers: Mapping[str, str] | None) -> dict[str, str]:
     if not headers:
         return {}
     return {k: ("<redacted>" if k.lower() in SECRET_HEADERS else v) for k, v in headers.items()}
+
+
+def redact_url(url: str) -> str:
+    """``url`` safe to show: ``user:password@`` becomes ``<redacted>@``; the rest is kept.
+
+    >>> redact_url("https://user:secret@proxy.example:8080/2/tweets?x=1")
+    'https://<redacted>@proxy.example:8080/2/tweets?x=1'
+    >>> redact_url("https://api.x.com/2/tweets/sample/stream")
+    'https://api.x.com/2/tweets/sample/stream'
+    """
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        scheme, rest = "", url
+    authority_end = len(rest)
+    for stop in "/?#":
+        index = rest.find(stop)
+        if 0 <= index < authority_end:
+            authority_end = index
+    authority = rest[:authority_end]
+    if "@" not in authority:
+        return url
+    host = authority.rsplit("@", 1)[1]
+    return f"{scheme}{sep}<redacted>@{host}{rest[authority_end:]}"
 
 
 class RateLimit(NamedTuple):
