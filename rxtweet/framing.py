@@ -15,6 +15,7 @@ parser's job: a line is cut on bytes only, so a multi-byte character cannot be d
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 __all__ = ["ChunkedDecoder", "ChunkedEncodingError", "LineSplitter"]
 
@@ -162,17 +163,22 @@ class LineSplitter:
     >>> s.feed(b':2}\\r\\n')
     [b'{"b":2}']
 
-    A line longer than ``max_line`` bytes is dropped whole (logged at WARNING and counted in
-    ``dropped``), so a peer that never sends a newline cannot exhaust memory. A partial line
-    left when the stream ends is never returned: call :meth:`pending` to see its size.
+    A line longer than ``max_line`` bytes is dropped whole (logged at WARNING, counted in
+    ``dropped`` and, when given, reported to ``on_drop`` with its size in bytes), so a peer
+    that never sends a newline cannot exhaust memory. ``on_drop`` is called from within
+    :meth:`feed`; an exception it raises propagates out of that call. A partial line left
+    when the stream ends is never returned: call :meth:`pending` to see its size.
     """
 
-    __slots__ = ("_overflow", "_parts", "_size", "dropped", "max_line")
+    __slots__ = ("_overflow", "_parts", "_size", "dropped", "max_line", "on_drop")
 
-    def __init__(self, max_line: int = 64 * 1024 * 1024) -> None:
+    def __init__(
+        self, max_line: int = 64 * 1024 * 1024, on_drop: Callable[[int], None] | None = None
+    ) -> None:
         if max_line < 1:
             raise ValueError("max_line must be positive")
         self.max_line = max_line
+        self.on_drop = on_drop
         self.dropped = 0
         self._parts: list[bytes] = []  # pieces of the current incomplete line
         self._size = 0
@@ -236,3 +242,5 @@ class LineSplitter:
             self.max_line,
             self.dropped,
         )
+        if self.on_drop is not None:
+            self.on_drop(size)

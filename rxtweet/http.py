@@ -12,11 +12,21 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-__all__ = ["RateLimit", "StreamRequest", "redact_headers", "redact_url"]
+__all__ = ["InvalidRequest", "RateLimit", "StreamRequest", "redact_headers", "redact_url"]
 
 #: Header names whose values are credentials. They never appear in a repr, a log line or
 #: an exception message.
 SECRET_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie", "x-api-key"})
+
+
+class InvalidRequest(ValueError):
+    """A :class:`StreamRequest` that cannot be sent as given.
+
+    A header name or value with a control character (a token file saved with CRLF) or
+    leading whitespace, or a malformed URL. The message names the part at fault but never
+    quotes a value, which may be a credential; the dependency's own exception (which does
+    quote it) is not chained.
+    """
 
 
 def redact_headers(headers: Mapping[str, str] | None) -> dict[str, str]:
@@ -97,7 +107,8 @@ class StreamRequest:
 
     The transport performs it once per subscription. ``auth`` is anything ``requests``
     accepts (an ``AuthBase`` such as an OAuth1 signer, or a callable); credentials in
-    ``headers`` or ``auth`` never show in the repr.
+    ``headers`` or ``auth``, and the ``user:password@`` part of ``url``, never show in the
+    repr.
     """
 
     method: str
@@ -111,7 +122,7 @@ class StreamRequest:
     verify: bool | str = True
 
     def __repr__(self) -> str:
-        parts = [f"{self.method} {self.url}"]
+        parts = [f"{self.method} {redact_url(self.url)}"]
         if self.params:
             parts.append(f"params={dict(self.params)!r}")
         if self.headers:

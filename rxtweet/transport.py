@@ -11,7 +11,11 @@ completes when the server ends the response cleanly and errors otherwise:
 * a status other than 200 -> an :class:`~rxtweet.errors.HTTPException` subclass;
 * a network failure (refused, reset, TLS, a body cut before its end) ->
   :class:`~rxtweet.errors.StreamConnectionError`;
-* no byte for ``stall_timeout`` seconds -> :class:`~rxtweet.errors.StallError`.
+* no complete line (a message or a keep-alive) for ``stall_timeout`` seconds, or no
+  complete response headers within ``header_timeout`` seconds ->
+  :class:`~rxtweet.errors.StallError` (both are deadlines: bytes that trickle in do not
+  extend them);
+* a request that cannot be sent as given -> :class:`~rxtweet.http.InvalidRequest`.
 
 Reconnecting is not done here: it is the ``reconnecting`` operator's job, applied over this
 cold observable, so each retry is simply a new subscription.
@@ -28,6 +32,11 @@ from the connection's buffered socket file with ``read1``: one call returns what
 arrived, up to ``chunk_size`` bytes, so a line is emitted as soon as its last byte is in, and
 a burst is taken in large reads. :mod:`rxtweet.framing` then undoes the chunking and splits
 lines. Other responses go through urllib3's public ``read1``.
+
+Memory. A chunked gzip body is inflated in steps of at most :data:`INFLATE_STEP` bytes (a few
+KiB of compressed keep-alives would otherwise become hundreds of MiB at once), member after
+member (gzip allows several in a row); urllib3 bounds the other paths. A redirect's body is
+never read: its connection is closed instead.
 """
 
 from __future__ import annotations
@@ -41,6 +50,7 @@ import socket
 import threading
 import zlib
 from collections.abc import Callable, Iterator
+from time import monotonic
 from typing import Any, cast
 
 import requests
@@ -51,11 +61,24 @@ from reactivex import Observable, abc
 from reactivex.disposable import Disposable
 
 from ._version import __version__
-from .errors import HTTPException, StallError, StreamConnectionError, mark_downstream
+from .errors import (
+    HTTPException,
+    StallError,
+    StreamConnectionError,
+    mark_downstream,
+    raised_downstream,
+)
 from .framing import ChunkedDecoder, ChunkedEncodingError, LineSplitter
-from .http import StreamRequest
+from .http import SECRET_HEADERS, InvalidRequest, StreamRequest, redact_url
 
-__all__ = ["DEFAULT_CHUNK_SIZE", "CancellableAdapter", "lines", "new_session"]
+__all__ = [
+    "DEFAULT_CHUNK_SIZE",
+    "INFLATE_STEP",
+    "CancellableAdapter",
+    "InvalidRequest",
+    "lines",
+    "new_session",
+]
 
 log = logging.getLogger("rxtweet.transport")
 
@@ -65,6 +88,7 @@ DEFAULT_CHUNK_SIZE = 64 * 1024
 USER_AGENT = f"rxtweet/{__version__} python-requests/{requests.__version__}"
 
 _reader_ids = itertools.count(1)
+_deadline_ids = itertools.count(1)
 
 #: What a failing read raises, below the requests layer.
 _READ_ERRORS = (OSError, http.client.HTTPException, urllib3.exceptions.HTTPError)
@@ -74,23 +98,44 @@ _READ_ERRORS = (OSError, http.client.HTTPException, urllib3.exceptions.HTTPError
 
 
 class _Cancellation:
-    """Shared by a reader thread and its disposable: the flag and the socket to shut down."""
+    """Shared by a reader thread, its disposable and its header watchdog: the flags and the
+    socket to shut down.
 
-    __slots__ = ("_lock", "_sock", "cancelled")
+    ``cancelled`` means disposed: the reader ends without a word. ``interrupted`` means the
+    header deadline passed: the reader is woken the same way but reports a stall.
+    """
+
+    __slots__ = ("_lock", "_sock", "cancelled", "interrupted")
 
     def __init__(self) -> None:
         self.cancelled = False
+        self.interrupted = False
         self._sock: socket.socket | None = None
         self._lock = threading.Lock()
+
+    @property
+    def sock(self) -> socket.socket | None:
+        """The socket last attached (the one the reader is using), if known."""
+        return self._sock
 
     def attach(self, sock: socket.socket | None) -> None:
         if sock is None:
             return
         with self._lock:
             self._sock = sock
-            if not self.cancelled:
+            if not (self.cancelled or self.interrupted):
                 return
         _shutdown(sock)
+
+    def interrupt(self) -> None:
+        """Wake the reader like :meth:`cancel` does, but let it report why (a deadline)."""
+        with self._lock:
+            if self.cancelled or self.interrupted:
+                return
+            self.interrupted = True
+            sock = self._sock
+        if sock is not None:
+            _shutdown(sock)
 
     def cancel(self) -> None:
         with self._lock:
@@ -159,7 +204,8 @@ class CancellableAdapter(requests.adapters.HTTPAdapter):
 
     Without it, disposal is still prompt once the response headers have arrived (the socket
     is then taken from the response); while the request is waiting for them it can take up
-    to the read timeout.
+    to the read timeout, and the header deadline (``header_timeout``) cannot interrupt a
+    status line or headers that trickle in: only the per-read timeout applies there.
     """
 
     def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
@@ -191,10 +237,12 @@ def lines(
     session: requests.Session | None = None,
     stall_timeout: float = 90.0,
     connect_timeout: float = 10.0,
+    header_timeout: float | None = None,
     chunk_size: int = DEFAULT_CHUNK_SIZE,
     max_line: int = 64 * 1024 * 1024,
     scheduler: abc.SchedulerBase | None = None,
     on_response: Callable[[requests.Response], None] | None = None,
+    on_line_dropped: Callable[[int], None] | None = None,
 ) -> Observable[bytes]:
     """A cold Observable of the lines of one streaming HTTP response per subscription.
 
@@ -203,16 +251,35 @@ def lines(
         subscribe   ──connect──> 200 ──"a"──"b"──""──"c"──|        clean end of the body
         subscribe   ──connect──> 503 ──X TwitterServerError
         subscribe   ──connect──> 200 ──"a"── (cut) X StreamConnectionError
-        subscribe   ──connect──> 200 ──"a"── (silence for stall_timeout) X StallError
+        subscribe   ──connect──> 200 ──"a"── (no line for stall_timeout) X StallError
+
+    Deadlines. Once the headers are in, a complete line (a message or a keep-alive) must
+    arrive every ``stall_timeout`` seconds: the time is counted from the last complete line
+    (or from the headers), not per read, so bytes that trickle in without ever completing a
+    line do not keep a connection alive. The time the subscriber spends in ``on_next`` is
+    not counted. Before that, the whole request (connect, redirects, status line, headers
+    and, for an answer other than 200, the error body) must be done within
+    ``header_timeout`` seconds; each single read there also times out after
+    ``stall_timeout`` seconds. Both end the subscription with
+    :class:`~rxtweet.errors.StallError`.
+
+    A request that cannot be sent as given (a header value with a control character or
+    surrounding whitespace, a malformed URL) ends the subscription with
+    :class:`~rxtweet.http.InvalidRequest`, a ``ValueError`` whose message names the header
+    but never quotes a value. No message, log line or repr made here shows a credential or
+    the ``user:password@`` part of a URL.
 
     Args:
         request: what to ask for (method, url, params, headers, body, auth, proxies, verify).
         session: a ``requests.Session`` to use; by default each subscription makes its own
-            (see :class:`CancellableAdapter` when passing yours).
-        stall_timeout: seconds without a single byte (keep-alives count) before the
+            (see :class:`CancellableAdapter` when passing yours: without it the header
+            deadline cannot interrupt a read).
+        stall_timeout: seconds without a complete line (keep-alives count) before the
             connection is given up as stalled. X sends a keep-alive every 20 s on v2 (use
             about 21 s) and every 30 s on v1.1 (use 90 s).
         connect_timeout: seconds allowed for the TCP (and TLS) connect.
+        header_timeout: seconds allowed from the start of the request until the response
+            headers are in (see Deadlines); default ``connect_timeout + stall_timeout``.
         chunk_size: the most bytes taken from the socket in one read.
         max_line: a longer line is dropped (logged and counted), never buffered further.
         scheduler: where to run the read loop; by default a dedicated thread per
@@ -220,14 +287,22 @@ def lines(
         on_response: called on the reader thread with the ``requests.Response`` once the
             status is 200, before the first line (the lifecycle's "connected" event). An
             exception it raises ends the subscription with that exception.
+        on_line_dropped: called on the reader thread with the size in bytes of each line
+            dropped for exceeding ``max_line``. An exception it raises ends the
+            subscription with that exception.
 
     Returns:
         ``Observable[bytes]``: each subscription is one connection.
     """
     if stall_timeout <= 0 or connect_timeout <= 0:
         raise ValueError("stall_timeout and connect_timeout must be positive")
+    if header_timeout is not None and header_timeout <= 0:
+        raise ValueError("header_timeout must be positive")
     if chunk_size < 1:
         raise ValueError("chunk_size must be positive")
+    headers_deadline = (
+        header_timeout if header_timeout is not None else (connect_timeout + stall_timeout)
+    )
 
     def subscribe(
         observer: abc.ObserverBase[bytes], _: abc.SchedulerBase | None = None
@@ -240,9 +315,11 @@ def lines(
             session=session,
             stall_timeout=stall_timeout,
             connect_timeout=connect_timeout,
+            header_timeout=headers_deadline,
             chunk_size=chunk_size,
             max_line=max_line,
             on_response=on_response,
+            on_line_dropped=on_line_dropped,
         )
         if scheduler is not None:
             scheduled = scheduler.schedule(lambda _s, _st: reader.run())
@@ -262,6 +339,12 @@ def lines(
     return Observable(subscribe)
 
 
+#: The most inflated bytes produced by one step of a gzip body. A few kilobytes of
+#: compressed keep-alives inflate to hundreds of megabytes; in steps, the buffer and the list
+#: of lines made from it stay small (at most this many lines per step).
+INFLATE_STEP = 256 * 1024
+
+
 class _Reader:
     """One connection: request, check the status, read, split, emit. Runs on one thread."""
 
@@ -274,9 +357,11 @@ class _Reader:
         session: requests.Session | None,
         stall_timeout: float,
         connect_timeout: float,
+        header_timeout: float,
         chunk_size: int,
         max_line: int,
         on_response: Callable[[requests.Response], None] | None,
+        on_line_dropped: Callable[[int], None] | None = None,
     ) -> None:
         self.request = request
         self.observer = observer
@@ -284,10 +369,13 @@ class _Reader:
         self.session = session
         self.stall_timeout = stall_timeout
         self.connect_timeout = connect_timeout
+        self.header_timeout = header_timeout
         self.chunk_size = chunk_size
         self.max_line = max_line
         self.on_response = on_response
+        self.on_line_dropped = on_line_dropped
         self.request_line = f"{request.method} {_path_of(request.url)}"
+        self._secrets = _secrets_of(request)
 
     def run(self) -> None:
         try:
@@ -318,13 +406,10 @@ class _Reader:
         error: Exception | None = None
         completed = False
         try:
-            response = self._connect(session)
+            response, error = self._request_within_deadline(session)
             if response is None:
                 return  # cancelled while connecting
-            if response.status_code != 200:
-                error = HTTPException.from_response(response, request_line=self.request_line)
-                log.debug("%s answered %s", self.request_line, response.status_code)
-            else:
+            if error is None:
                 if self.on_response is not None:
                     try:
                         self.on_response(response)
@@ -344,11 +429,56 @@ class _Reader:
         elif completed:
             self.observer.on_completed()
 
+    def _request_within_deadline(
+        self, session: requests.Session
+    ) -> tuple[requests.Response | None, HTTPException | None]:
+        """Connect and read the headers (and an error answer's body) before the deadline.
+
+        Returns the response (``None`` if cancelled) and, for a status other than 200, its
+        error. A per-read timeout cannot bound this phase (a status line sent a byte at a
+        time, or an endless run of ``100 Continue``, resets it at every byte), so a watchdog
+        timer shuts the socket down when ``header_timeout`` passes.
+        """
+        watchdog = threading.Timer(self.header_timeout, self.cancellation.interrupt)
+        watchdog.name = f"rxtweet-deadline-{next(_deadline_ids)}"
+        watchdog.daemon = True
+        watchdog.start()
+        response: requests.Response | None = None
+        try:
+            response = self._connect(session)
+            if response is None or response.status_code == 200:
+                error = None
+            else:
+                # Still under the watchdog: an error body sent a byte at a time is bounded too.
+                error = HTTPException.from_response(response, request_line=self.request_line)
+                log.debug("%s answered %s", self.request_line, response.status_code)
+        except StreamConnectionError as exc:
+            if self.cancellation.interrupted:
+                raise self._header_stall(exc) from exc
+            raise
+        finally:
+            watchdog.cancel()
+            watchdog.join()
+        if self.cancellation.interrupted and not self.cancellation.cancelled:
+            # The socket was shut down under a response that looked complete (headers cut
+            # at a line end parse as headers): whatever it says cannot be trusted.
+            if response is not None:
+                response.close()
+            raise self._header_stall(None)
+        return response, error
+
+    def _header_stall(self, cause: BaseException | None) -> StallError:
+        log.debug(
+            "%s: no complete response headers within %g s", self.request_line, self.header_timeout
+        )
+        return StallError(self.header_timeout, cause=cause)
+
     def _connect(self, session: requests.Session) -> requests.Response | None:
         request = self.request
         headers = {"User-Agent": USER_AGENT, "Accept-Encoding": "gzip"}
         if request.headers:
             headers.update(request.headers)
+        invalid: str | None = None
         _current.cancellation = self.cancellation
         try:
             response = session.request(
@@ -363,6 +493,7 @@ class _Reader:
                 verify=request.verify,
                 stream=True,
                 timeout=(self.connect_timeout, self.stall_timeout),
+                hooks={"response": [_close_redirect_body]},
             )
         except requests.exceptions.ConnectTimeout as exc:
             return self._network_error(exc, f"connect timed out ({self.connect_timeout:g} s)")
@@ -376,8 +507,17 @@ class _Reader:
             requests.exceptions.ContentDecodingError,
         ) as exc:
             return self._network_error(exc, "connection failed")
+        except ValueError as exc:
+            # requests' InvalidHeader and http.client quote the offending value, which may be
+            # a token: the message is replaced, and raised outside this block so that the
+            # original is neither the cause nor the context of what the caller sees.
+            invalid = self._invalid_request_message(exc, headers)
+        except requests.exceptions.RequestException as exc:  # too many redirects, and others
+            return self._network_error(exc, "request failed")
         finally:
             _current.cancellation = None
+        if invalid is not None:
+            raise InvalidRequest(invalid)
         # With a session whose adapter is not a CancellableAdapter the socket is not known
         # yet: take it from the response, so that a disposal can still wake the read.
         connection = getattr(response.raw, "_connection", None)
@@ -387,16 +527,33 @@ class _Reader:
             return None
         return response
 
+    def _invalid_request_message(self, exc: ValueError, headers: dict[str, str]) -> str:
+        bad = [name for name, value in headers.items() if not _header_is_sendable(name, value)]
+        if bad:
+            what = (
+                f"header {', '.join(repr(_scrub(n, self._secrets)) for n in bad)} has a name or "
+                "value with surrounding whitespace or a control character (not shown)"
+            )
+        elif isinstance(exc, requests.exceptions.InvalidURL | requests.exceptions.MissingSchema):
+            what = f"invalid URL ({type(exc).__name__})"
+        else:
+            what = f"{type(exc).__name__} (details not shown: they may quote a credential)"
+        log.debug("%s: the request cannot be sent: %s", self.request_line, what)
+        return f"{self.request_line}: the request cannot be sent: {what}"
+
     def _network_error(self, exc: BaseException, what: str) -> requests.Response | None:
         if self.cancellation.cancelled:
             return None
         raise StreamConnectionError(
-            f"{self.request_line}: {what}: {_describe(exc)}", cause=exc
+            f"{self.request_line}: {what}: {_scrub(_describe(exc), self._secrets)}", cause=exc
         ) from exc
 
     def _read_body(self, response: requests.Response) -> bool:
         """Emit every line; True if the body ended cleanly, False if cancelled."""
-        splitter = LineSplitter(self.max_line)
+        on_dropped = self.on_line_dropped
+        splitter = LineSplitter(
+            self.max_line, on_drop=None if on_dropped is None else _downstream(on_dropped)
+        )
         on_next = self.observer.on_next
         cancellation = self.cancellation
         batches = self._line_batches(response, splitter)
@@ -408,6 +565,8 @@ class _Reader:
             except _READ_ERRORS as exc:
                 if cancellation.cancelled:
                     return False
+                if raised_downstream(exc):
+                    raise  # from on_line_dropped: the caller's, not the network's
                 if splitter.pending():
                     log.debug(
                         "connection lost; %d bytes of a partial line discarded", splitter.pending()
@@ -415,7 +574,8 @@ class _Reader:
                 if isinstance(exc, TimeoutError | urllib3.exceptions.ReadTimeoutError):
                     raise StallError(self.stall_timeout, cause=exc) from exc
                 raise StreamConnectionError(
-                    f"{self.request_line}: connection lost mid-stream: {_describe(exc)}",
+                    f"{self.request_line}: connection lost mid-stream: "
+                    f"{_scrub(_describe(exc), self._secrets)}",
                     cause=exc,
                 ) from exc
             # Exceptions raised by on_next are the observer's: they propagate unchanged.
@@ -442,20 +602,46 @@ class _Reader:
     def _line_batches(
         self, response: requests.Response, splitter: LineSplitter
     ) -> Iterator[list[bytes]]:
-        """The lines of the body, read by read as they arrive; raises if it ends unfinished."""
+        """The lines of the body, read by read as they arrive; raises if it ends unfinished.
+
+        Before each read the socket's timeout is set to the time left until the stall
+        deadline, which moves on only when a batch with a complete line has been taken by
+        the consumer: a trickle of bytes that never completes a line runs into it.
+        """
         encoding = response.headers.get("Content-Encoding", "identity").strip().lower()
         chunked = "chunked" in response.headers.get("Transfer-Encoding", "").lower()
         fp = _socket_file(response)
+        sock = self.cancellation.sock
+        settimeout = sock.settimeout if sock is not None else None
+        stall = self.stall_timeout
+        deadline = monotonic() + stall
         if fp is None or not chunked or encoding not in ("identity", "gzip", ""):
             raw = response.raw
-            while data := raw.read1(self.chunk_size, decode_content=True):
-                yield splitter.feed(data)
-            return  # urllib3 raises for a short body, so this is a clean end
+            while True:
+                if settimeout is not None:
+                    left = deadline - monotonic()
+                    if left <= 0:
+                        raise TimeoutError("stall deadline passed")
+                    settimeout(left)
+                data = raw.read1(self.chunk_size, decode_content=True)
+                if not data:
+                    return  # urllib3 raises for a short body, so this is a clean end
+                batch = splitter.feed(data)
+                if batch:
+                    yield batch
+                    deadline = monotonic() + stall
         decoder = ChunkedDecoder()
-        inflate = zlib.decompressobj(wbits=31) if encoding == "gzip" else None
+        gzipped = encoding == "gzip"
+        inflate = zlib.decompressobj(wbits=31) if gzipped else None
+        members = 0  # gzip members completed
         read1 = fp.read1
         size = self.chunk_size
         while not decoder.done:
+            if settimeout is not None:
+                left = deadline - monotonic()
+                if left <= 0:
+                    raise TimeoutError("stall deadline passed")
+                settimeout(left)
             data = read1(size)
             if not data:
                 if self.cancellation.cancelled:
@@ -464,13 +650,42 @@ class _Reader:
                     f"{self.request_line}: connection closed before the end of the response"
                 )
             try:
-                if inflate is None:
-                    yield decoder.feed_lines(data, splitter)
-                else:
-                    yield splitter.feed(inflate.decompress(decoder.feed(data)))
+                if not gzipped:
+                    batch = decoder.feed_lines(data, splitter)
+                    if batch:
+                        yield batch
+                        deadline = monotonic() + stall
+                    continue
+                payload = decoder.feed(data)
+                # Inflate in bounded steps, and start a new inflater at each member's end
+                # (gzip allows several members in a row, and some servers send them).
+                while inflate is not None:
+                    piece = inflate.decompress(payload, INFLATE_STEP)
+                    held_back = len(piece) == INFLATE_STEP  # output may be left inside
+                    payload = inflate.unconsumed_tail
+                    if inflate.eof:
+                        members += 1
+                        payload = inflate.unused_data
+                        inflate = zlib.decompressobj(wbits=31)
+                        held_back = False
+                    if piece:
+                        batch = splitter.feed(piece)
+                        if batch:
+                            yield batch
+                            deadline = monotonic() + stall
+                    if not payload and not held_back:
+                        break
             except ChunkedEncodingError as exc:
                 raise StreamConnectionError(f"{self.request_line}: {exc}", cause=exc) from exc
             except zlib.error as exc:
+                if members:
+                    # Bytes after a complete member that are not gzip: like urllib3 (and
+                    # gzip(1)), ignore trailing garbage rather than fail the stream.
+                    log.warning(
+                        "%s: data after the end of the gzip stream ignored", self.request_line
+                    )
+                    inflate = None
+                    continue
                 raise StreamConnectionError(
                     f"{self.request_line}: bad gzip data: {exc}", cause=exc
                 ) from exc
@@ -491,8 +706,76 @@ def _socket_file(response: requests.Response) -> io.BufferedReader | None:
 
 
 def _path_of(url: str) -> str:
-    # Only scheme, host and path: a query string may carry something a user considers private.
-    return url.split("?", 1)[0]
+    # Only scheme, host and path: a query string may carry something a user considers
+    # private, and userinfo certainly does.
+    return redact_url(url.split("?", 1)[0].split("#", 1)[0])
+
+
+def _close_redirect_body(response: requests.Response, *_: Any, **__: Any) -> requests.Response:
+    """A ``requests`` response hook: never read the body of a redirect.
+
+    ``requests`` reads each redirect's whole body to reuse the connection; a body that never
+    ends would fill memory. Instead the body counts as empty and the connection is closed
+    (the next request opens a new one).
+    """
+    if response.is_redirect:
+        response._content = b""
+        response.raw.close()
+    return response
+
+
+def _downstream(callback: Callable[[int], None]) -> Callable[[int], None]:
+    """``callback``, with whatever it raises marked as the caller's (see mark_downstream)."""
+
+    def call(size: int) -> None:
+        try:
+            callback(size)
+        except Exception as exc:
+            mark_downstream(exc)
+            raise
+
+    return call
+
+
+def _secrets_of(request: StreamRequest) -> tuple[str, ...]:
+    """Every form in which a credential of ``request`` could show up in a dependency's text.
+
+    The values of credential headers (whole, stripped, each word, and as ``repr`` escapes
+    them) and the userinfo of the URL and of the proxies. Longest first, so that a part is
+    never replaced before the whole.
+    """
+    found: set[str] = set()
+    for name, value in (request.headers or {}).items():
+        if str(name).lower() in SECRET_HEADERS:
+            text = value.decode("latin-1") if isinstance(value, bytes) else str(value)
+            for form in (text, text.strip(), *text.split()):
+                found.update((form, repr(form)[1:-1]))
+    for url in (request.url, *(request.proxies or {}).values()):
+        authority = str(url).partition("://")[2].split("/", 1)[0]
+        userinfo = authority.rpartition("@")[0]
+        if userinfo:
+            found.update((userinfo, userinfo.partition(":")[2]))
+    return tuple(sorted((s for s in found if s), key=len, reverse=True))
+
+
+def _scrub(text: str, secrets: tuple[str, ...]) -> str:
+    for secret in secrets:
+        if secret in text:
+            text = text.replace(secret, "<redacted>")
+    return text
+
+
+def _header_is_sendable(name: object, value: object) -> bool:
+    """Whether requests and http.client accept this header (else they quote the value)."""
+    if not isinstance(name, str | bytes) or not isinstance(value, str | bytes):
+        return False
+    key = name.decode("latin-1") if isinstance(name, bytes) else name
+    text = value.decode("latin-1") if isinstance(value, bytes) else value
+    if not key or key[0].isspace() or ":" in key or any(c.isspace() for c in key):
+        return False
+    if text[:1].isspace():
+        return False
+    return all(c == "\t" or (" " <= c <= "\xff" and c != "\x7f") for c in text + key)
 
 
 def _describe(exc: BaseException) -> str:

@@ -189,7 +189,7 @@ def test_feed_lines_fast_path_keeps_lf_only_and_several_lines_per_chunk() -> Non
 
 
 def test_feed_lines_partial_line_at_a_cut_is_not_emitted() -> None:
-    wire = per_line_chunks([b'{"a":1}']) [:-5] + b"9\r\n{\"trunc"  # no terminating chunk
+    wire = per_line_chunks([b'{"a":1}'])[:-5] + b'9\r\n{"trunc'  # no terminating chunk
     decoder, splitter = ChunkedDecoder(), LineSplitter()
     assert decoder.feed_lines(wire, splitter) == [b'{"a":1}']
     assert not decoder.done
@@ -204,3 +204,15 @@ def test_overlong_line_within_one_read_is_dropped_too(caplog: pytest.LogCaptureF
     wire = per_line_chunks([b"a", b"z" * 500, b"b"])
     assert decoder.feed_lines(wire, splitter) == [b"a", b"b"]
     assert splitter.dropped == 1
+
+
+def test_on_drop_is_told_the_size_of_every_dropped_line() -> None:
+    sizes: list[int] = []
+    s = LineSplitter(max_line=100, on_drop=sizes.append)
+    # One too long within a read, one spread over many reads, one held then completed.
+    out = split_all(s, [b"a\r\n" + b"y" * 500 + b"\r\n", *chunk(b"x" * 1000 + b"\r\nb\r\n", [30])])
+    out += s.feed(b"z" * 90) + s.feed(b"z" * 20 + b"\r\nc\r\n")
+    assert out == [b"a", b"b", b"c"]
+    assert s.dropped == 3
+    assert len(sizes) == 3
+    assert sizes[0] >= 500 and sizes[1] >= 1000 and sizes[2] >= 110

@@ -43,10 +43,6 @@ FIXTURE = [
 ]
 
 
-
-
-
-
 @pytest.fixture(params=["socket-file", "urllib3"])
 def read_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
     """Run a test over both body readers: the direct socket-file one and urllib3's read1."""
@@ -57,7 +53,9 @@ def read_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -
 
 @pytest.fixture
 def server() -> Iterator[FakeStreamServer]:
-    with FakeStreamServer(messages=FIXTURE, bearer_token=TOKEN, keepalive_interval=0.05) as srv:
+    with FakeStreamServer(
+        messages=FIXTURE, bearer_token=TOKEN, keepalive_interval=0.05, fields="all"
+    ) as srv:
         yield srv
     assert wait_until(lambda: not reader_threads()), "a reader thread outlived its test"
 
