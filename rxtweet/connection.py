@@ -26,7 +26,7 @@ from .events import Closed, Connected, Disconnected, Errored, StreamEvent
 from .http import RateLimit, StreamRequest
 from .operators.share import SharedConnection
 from .parse import Parsed, ParseStats, parse_lines
-from .reconnect import ReconnectPolicy, reconnecting
+from .reconnect import DataSignal, ReconnectPolicy, reconnecting
 from .transport import DEFAULT_CHUNK_SIZE, lines
 
 __all__ = ["Connection", "Item", "LineOperator", "select_events", "select_messages"]
@@ -41,6 +41,9 @@ Item = Parsed[_T] | StreamEvent
 #: An operator on one connection's lines (framing such as v1.1's ``delimited=length``).
 LineOperator = Callable[[Observable[bytes]], Observable[bytes]]
 
+#: The transport's default ``max_line`` (:func:`rxtweet.transport.lines`).
+DEFAULT_MAX_LINE = 64 * 1024 * 1024
+
 
 class Connection(Generic[_T]):
     """A reconnecting, parsed, shared stream over one request.
@@ -51,13 +54,23 @@ class Connection(Generic[_T]):
         policy: when and how soon to reconnect.
         session: the ``requests.Session`` each connection uses (default: a fresh one each).
         stall_timeout, chunk_size: passed to :func:`rxtweet.transport.lines`.
-        scheduler: where reconnect waits run (default ``TimeoutScheduler``); tests pass a
-            virtual-time scheduler.
+        scheduler: where reconnect waits run (default
+            :class:`~rxtweet.scheduling.WaitScheduler`, threads named ``rxtweet-wait-N``);
+            tests pass a virtual-time scheduler.
         frame: an operator applied to each connection's lines before reconnecting and
             parsing (it is subscribed afresh per connection, so its state is too).
         exact_ints: parse integers beyond 64 bits exactly (see :func:`rxtweet.parse.decode`).
             Off by default: X sends ids as strings (v2) or 64-bit numbers (v1.1), and the
             check costs about a third of ``orjson.loads`` per message.
+        is_data: whether a parsed message is real data, which proves the connection works
+            and so restarts the reconnect backoff (see
+            :class:`~rxtweet.reconnect.ReconnectPolicy`); e.g. :func:`rxtweet.parse.is_v2_data`,
+            false for a system message such as an ``operational-disconnect``. ``None``: every
+            parsed message counts. Keep-alives and malformed lines never count. Called on
+            the reader thread, only until the connection's first data.
+        max_line: passed to :func:`rxtweet.transport.lines` (default 64 MiB, as there). A
+            longer line is dropped there and counted in :attr:`stats` (``too_long``), with
+            no event.
     """
 
     def __init__(
@@ -72,6 +85,8 @@ class Connection(Generic[_T]):
         scheduler: abc.SchedulerBase | None = None,
         frame: LineOperator | None = None,
         exact_ints: bool = False,
+        is_data: Callable[[_T], bool] | None = None,
+        max_line: int = DEFAULT_MAX_LINE,
     ) -> None:
         self.request = request
         self.policy = policy or ReconnectPolicy()
@@ -83,6 +98,8 @@ class Connection(Generic[_T]):
         self._scheduler = scheduler
         self._frame = frame
         self._exact_ints = exact_ints
+        self._is_data = is_data
+        self._max_line = max_line
         self._shared: SharedConnection[Item[_T]] = SharedConnection(Observable(self._subscribe))
 
     def __repr__(self) -> str:
@@ -123,7 +140,9 @@ class Connection(Generic[_T]):
             session=self._session,
             stall_timeout=self._stall_timeout,
             chunk_size=self._chunk_size,
+            max_line=self._max_line,
             on_response=on_response,
+            on_line_dropped=self.stats._count_too_long,
         )
         return source if self._frame is None else source.pipe(self._frame)
 
@@ -177,11 +196,20 @@ class Connection(Generic[_T]):
             finally:
                 observer.on_completed()
 
+        # Only data restarts the backoff: judged here, after parsing, once per connection.
+        data = DataSignal()
+        is_data = self._is_data
+
+        def on_next(item: Item[_T]) -> None:
+            if data.waiting and type(item) is Parsed and (is_data is None or is_data(item.value)):
+                data.set()
+            emit(item)
+
         source = self._raw_lines(on_response).pipe(
-            reconnecting(self.policy, scheduler=self._scheduler, on_event=on_event),
+            reconnecting(self.policy, scheduler=self._scheduler, on_event=on_event, data=data),
             parse_lines(self._convert, self.stats, keep_raw=True, exact_ints=self._exact_ints),
         )
-        return source.subscribe(emit, on_error, on_completed, scheduler=scheduler)
+        return source.subscribe(on_next, on_error, on_completed, scheduler=scheduler)
 
 
 # --- splitting items into substreams ------------------------------------------------------

@@ -130,7 +130,7 @@ class HTTPException(RxTweetException):
                 raw = response.raw.read(65536, decode_content=True) if response.raw else b""
             except Exception:  # noqa: BLE001 - the status alone is still worth reporting
                 raw = b""
-        kind = exception_for_status(response.status_code)
+        kind = exception_for_status(response.status_code, problem_type=_problem_type(raw))
         return kind(
             response.status_code,
             reason=response.reason or "",
@@ -164,7 +164,11 @@ class TooManyRequests(HTTPException):
 class UsageCapExceeded(TooManyRequests):
     """HTTP 429 with X's ``usage-capped`` problem: the app's Daily or Monthly cap is used up.
 
-    Retrying cannot help before the period resets, so the reconnect policy does not retry it.
+    Chosen by :meth:`HTTPException.from_response` and :func:`exception_for_status` when the
+    problem ``type`` ends in ``usage-capped``. Retrying cannot help before the period resets,
+    so the reconnect policy never retries it (whatever ``fatal_statuses`` says). The message
+    names the cap, e.g. ``429 Too Many Requests (GET /2/tweets/search/stream): usage cap
+    exceeded (Monthly, Product): ...; retrying cannot help before the period resets``.
 
     Attributes:
         period: ``"Daily"`` or ``"Monthly"`` (``None`` when X did not say).
@@ -173,9 +177,24 @@ class UsageCapExceeded(TooManyRequests):
 
     def __init__(self, status_code: int, **kwargs: Any) -> None:
         super().__init__(status_code, **kwargs)
+        self.period, self.scope = self._cap()
+
+    def _cap(self) -> tuple[str | None, str | None]:
         doc = self.body if isinstance(self.body, dict) else {}
-        self.period: str | None = _str_or_none(doc.get("period"))
-        self.scope: str | None = _str_or_none(doc.get("scope"))
+        return _str_or_none(doc.get("period")), _str_or_none(doc.get("scope"))
+
+    def _message(self) -> str:
+        # Runs inside HTTPException.__init__, before period/scope are set: read the body.
+        period, scope = self._cap()
+        named = ", ".join(bit for bit in (period, scope) if bit)
+        cap = f"usage cap exceeded ({named})" if named else "usage cap exceeded"
+        head = f"{self.status_code} {self.reason}".rstrip()
+        if self.request_line:
+            head = f"{head} ({self.request_line})"
+        bits = [cap]
+        bits.extend(b for b in (self.title, self.detail) if b and b != self.reason)
+        bits.append("retrying cannot help before the period resets")
+        return f"{head}: {'; '.join(bits)}"
 
 
 class TwitterServerError(HTTPException):
@@ -192,8 +211,20 @@ _BY_STATUS: dict[int, type[HTTPException]] = {
 }
 
 
-def exception_for_status(status_code: int) -> type[HTTPException]:
-    """The :class:`HTTPException` subclass for ``status_code``."""
+#: The end of X's problem ``type`` URI for a used-up Daily/Monthly cap.
+_USAGE_CAPPED = "usage-capped"
+
+
+def exception_for_status(
+    status_code: int, *, problem_type: str | None = None
+) -> type[HTTPException]:
+    """The :class:`HTTPException` subclass for ``status_code``.
+
+    ``problem_type`` is the ``type`` of X's problem document, when known: a 429 whose type
+    ends in ``usage-capped`` is a :class:`UsageCapExceeded`.
+    """
+    if status_code == 429 and problem_type is not None and problem_type.endswith(_USAGE_CAPPED):
+        return UsageCapExceeded
     if status_code in _BY_STATUS:
         return _BY_STATUS[status_code]
     if 500 <= status_code <= 599:
@@ -261,6 +292,15 @@ def mark_downstream(exception: BaseException) -> None:
 def raised_downstream(exception: BaseException | None) -> bool:
     """Whether :func:`mark_downstream` marked ``exception``."""
     return exception is not None and getattr(exception, _DOWNSTREAM, False) is True
+
+
+def _problem_type(raw: bytes) -> str | None:
+    """The ``type`` of the problem document in ``raw``, or ``None`` (not JSON, no type)."""
+    try:
+        doc = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return None
+    return _str_or_none(doc.get("type")) if isinstance(doc, dict) else None
 
 
 def _str_or_none(value: Any) -> str | None:

@@ -53,6 +53,7 @@ __all__ = [
     "ParseStats",
     "Parsed",
     "decode",
+    "is_v2_data",
     "parse_lines",
     "parse_v2",
     "process_includes",
@@ -191,13 +192,15 @@ def to_stream_response(doc: dict[str, Any]) -> StreamResponse:
     ``data`` -> :class:`~rxtweet.models.Tweet` (``None`` when absent: a system message such
     as ``{"errors": [{"title": "operational-disconnect", ...}]}``); ``includes`` ->
     tweepy's shape, see :func:`process_includes` (``{}`` when absent); ``errors`` -> the raw list
-    (``[]`` when absent); ``matching_rules`` -> ``list[StreamRule]`` with ``id`` as ``str``
-    whatever its JSON type (2021 streams sent a number beyond 2**53) and ``tag`` possibly
-    ``None``. Other top-level keys are dropped. The input is not modified.
+    of objects (``[]`` when absent); ``matching_rules`` -> ``list[StreamRule]`` with ``id`` as
+    ``str`` whatever its JSON type (2021 streams sent a number beyond 2**53) and ``tag``
+    possibly ``None``. Other top-level keys are dropped. The input is not modified.
 
-    Raises (``TypeError``, ``AttributeError``) if ``data`` or ``includes`` is not an object
-    or ``matching_rules`` not a list of objects; :func:`parse_lines` reports that as
-    ``"unexpected message shape"``.
+    Raises (``TypeError``, ``AttributeError``) if ``data`` or ``includes`` is not an object,
+    ``errors`` not a list of objects (``{"errors": "boom"}`` is not X's shape, and code
+    reading ``response.errors[0]["title"]`` must not meet a string) or ``matching_rules`` not
+    a list of objects; :func:`parse_lines` reports that as ``"unexpected message shape"``
+    (logged, counted, a :class:`~rxtweet.events.MalformedMessage`; the stream goes on).
     """
     data = doc.get("data")
     if data is None:
@@ -216,12 +219,24 @@ def to_stream_response(doc: dict[str, Any]) -> StreamResponse:
     errors = doc.get("errors")
     if errors is None:
         errors = []
+    elif type(errors) is not list or not all(type(error) is dict for error in errors):
+        raise TypeError("'errors' is not a list of objects")
     rules = doc.get("matching_rules")
     matching_rules: list[StreamRule] = (
         [] if rules is None else [_matching_rule(rule) for rule in rules]
     )
     # tuple.__new__ skips the NamedTuple's Python-level __new__ (~0.15 us a message).
     return _new_tuple(StreamResponse, (tweet, includes, errors, matching_rules))
+
+
+def is_v2_data(response: StreamResponse) -> bool:
+    """Whether a v2 stream message is real data (a tweet or a compliance event, ``data``).
+
+    ``False`` for a system message that carries only ``errors`` (such as
+    ``operational-disconnect``): it proves nothing about the stream, so it must not restart
+    the reconnect backoff (the ``is_data`` of :class:`~rxtweet.connection.Connection`).
+    """
+    return response.data is not None
 
 
 def _matching_rule(rule: dict[str, Any]) -> StreamRule:
@@ -289,10 +304,12 @@ class Parsed(Generic[T]):
 
 
 class ParseStats:
-    """Counters kept by :func:`parse_lines`.
+    """Counters kept by :func:`parse_lines` (and, for ``too_long``, the transport).
 
     ``messages`` (lines converted and emitted), ``keep_alives``, ``malformed`` and
-    ``by_reason`` (malformed count per reason). A stream's operator updates them from the
+    ``by_reason`` (malformed count per reason), and ``too_long``: lines longer than the
+    transport's ``max_line``, dropped before parsing (so not in ``malformed``; a
+    :class:`~rxtweet.connection.Connection` counts them). A stream's operator updates them from the
     one thread that delivers its lines; reading them from any other thread is safe (plain
     ints and a dict, under the GIL), and :meth:`snapshot` copies them together. The
     malformed path takes a lock, so one instance may be shared by several streams; the
@@ -300,13 +317,14 @@ class ParseStats:
     several threads ``messages`` and ``keep_alives`` may, rarely, miss an increment.
     """
 
-    __slots__ = ("_lock", "by_reason", "keep_alives", "malformed", "messages")
+    __slots__ = ("_lock", "by_reason", "keep_alives", "malformed", "messages", "too_long")
 
     def __init__(self) -> None:
         self.messages = 0
         self.keep_alives = 0
         self.malformed = 0
         self.by_reason: dict[str, int] = {}
+        self.too_long = 0
         self._lock = threading.Lock()
 
     def _count_malformed(self, reason: str) -> None:
@@ -314,20 +332,28 @@ class ParseStats:
             self.malformed += 1
             self.by_reason[reason] = self.by_reason.get(reason, 0) + 1
 
+    def _count_too_long(self, size: int) -> None:
+        """A line of ``size`` bytes exceeded ``max_line``; the transport dropped and logged it."""
+        with self._lock:
+            self.too_long += 1
+
     def snapshot(self) -> dict[str, Any]:
-        """``{"messages", "keep_alives", "malformed", "by_reason"}``, copied under the lock."""
+        """``{"messages", "keep_alives", "malformed", "by_reason", "too_long"}``, copied
+        under the lock."""
         with self._lock:
             return {
                 "messages": self.messages,
                 "keep_alives": self.keep_alives,
                 "malformed": self.malformed,
                 "by_reason": dict(self.by_reason),
+                "too_long": self.too_long,
             }
 
     def __repr__(self) -> str:
         return (
             f"ParseStats(messages={self.messages}, keep_alives={self.keep_alives}, "
-            f"malformed={self.malformed}, by_reason={self.by_reason!r})"
+            f"malformed={self.malformed}, by_reason={self.by_reason!r}, "
+            f"too_long={self.too_long})"
         )
 
 

@@ -8,11 +8,14 @@ disconnections" and the v1.1 "Connecting to a streaming endpoint" page):
 * HTTP errors: back off exponentially, starting at 5 s and doubling, up to 320 s;
 * 429 (v2) / 420 (v1.1): back off exponentially, starting at 1 minute and doubling — "every
   429 extends the penalty";
-* never loop on errors that retrying cannot fix (bad credentials, bad parameters): "a good
-  client never receives a 429".
+* never loop on errors that retrying cannot fix (bad credentials, bad parameters, a used-up
+  usage cap): "a good client never receives a 429".
 
 :class:`Backoff` is the state machine — plain Python, no Rx — and :func:`reconnecting` the
 operator that applies it to a cold Observable of lines (one subscription, one connection).
+What counts as a connection that "delivered data" (and so restarts the backoff) is decided
+downstream, after parsing, through a :class:`DataSignal`: a line alone proves nothing (a
+captive portal answers 200 with an HTML page).
 """
 
 from __future__ import annotations
@@ -27,23 +30,25 @@ from typing import Any
 
 from reactivex import Observable, abc
 from reactivex.disposable import CompositeDisposable, SerialDisposable
-from reactivex.scheduler import TimeoutScheduler
 
 from .errors import (
     HTTPException,
     RxTweetException,
     StreamConnectionError,
     TooManyRequests,
+    UsageCapExceeded,
     raised_downstream,
 )
 from .events import Closed, ConnectionFailed, Reconnecting, RequestFailed, StreamEvent
 from .operators.retry_when import retry_when
+from .scheduling import WaitScheduler
 
 __all__ = [
     "DEFAULT_FATAL_STATUSES",
     "RATE_LIMIT_RESET_WAIT_MAX",
     "RATE_LIMIT_WAIT_MAX",
     "Backoff",
+    "DataSignal",
     "ReconnectPolicy",
     "RetriesExhausted",
     "reconnecting",
@@ -70,7 +75,7 @@ class RetriesExhausted(RxTweetException):
     """The reconnect policy gave up: ``max_retries`` reconnects in a row did not help.
 
     Attributes:
-        retries: how many reconnects were made since a connection last delivered a line.
+        retries: how many reconnects were made since a connection last delivered data.
         cause: the failure that would have needed one more; also chained as ``__cause__``.
             ``None`` when the server closed the stream cleanly (without sending anything).
     """
@@ -111,20 +116,27 @@ class ReconnectPolicy:
       any HTTP error carrying such headers: reconnecting into an exhausted window can only
       earn a 429.
     * **clean close** (the server ended the response): X: "reconnect immediately" — when
-      that connection delivered at least one line (a keep-alive counts). A server that
-      keeps accepting and closing without sending anything is backed off like network
-      errors (one counter serves both), never reconnected in a tight loop.
+      that connection delivered data (see below). A server that keeps accepting and closing
+      without delivering data — nothing at all, only keep-alives, lines that are not
+      messages (a ``200 text/html`` page from a captive portal), or only system messages
+      such as ``operational-disconnect`` — is backed off like network errors (one counter
+      serves both), never reconnected in a tight loop.
 
     A status in ``fatal_statuses`` ends the stream at once with its error: retrying cannot
     fix a bad request or bad credentials, and X asks clients not to loop on them ("test with
-    bad credentials: a good client never receives a 429"). Any exception that is neither a
+    bad credentials: a good client never receives a 429"). A 429 whose problem type is
+    ``usage-capped`` (:class:`~rxtweet.errors.UsageCapExceeded`) ends the stream too,
+    whatever ``fatal_statuses`` says: the Daily or Monthly cap does not reset for hours or
+    days, so no wait of the rate-limit schedule can help. Any exception that is neither a
     network nor an HTTP error (for instance one raised by user code downstream) is not a
     connection failure: it ends the stream and is never retried.
 
     All counters (including the one ``max_retries`` checks) restart when a connection
-    delivers its first line — not merely when it is answered with 200, since a server can
-    answer 200 and close at once. ``max_retries`` counts reconnects of every kind since
-    then; when one more would be needed the stream ends with :class:`RetriesExhausted`.
+    delivers data: a parsed message that is not a system error (for the v2 stream, one with
+    ``data``; see :func:`rxtweet.parse.is_v2_data`). Being answered with 200 is not enough
+    (a server can answer 200 and close at once), nor is a keep-alive or a malformed line.
+    ``max_retries`` counts reconnects of every kind since then; when one more would be
+    needed the stream ends with :class:`RetriesExhausted`.
 
     Args:
         network_wait_step: added to the wait after each network error (seconds, > 0).
@@ -132,7 +144,7 @@ class ReconnectPolicy:
         http_wait_start: first wait after an HTTP error (seconds, > 0).
         http_wait_max: longest wait after HTTP errors (>= ``http_wait_start``).
         rate_limit_wait_start: first wait after a 420/429 (seconds, > 0).
-        max_retries: reconnects allowed in a row without a line received: a whole number
+        max_retries: reconnects allowed in a row without data delivered: a whole number
             >= 0, or ``math.inf`` (the default) for no limit.
         fatal_statuses: HTTP statuses that end the stream without a retry.
     """
@@ -173,14 +185,21 @@ class ReconnectPolicy:
         object.__setattr__(self, "fatal_statuses", _check_statuses(self.fatal_statuses))
 
     def is_fatal(self, cause: BaseException | None) -> bool:
-        """Whether ``cause`` is an HTTP error whose status is in :attr:`fatal_statuses`."""
-        return isinstance(cause, HTTPException) and cause.status_code in self.fatal_statuses
+        """Whether ``cause`` is an HTTP error that retrying cannot fix.
+
+        That is a status in :attr:`fatal_statuses`, or a used-up usage cap
+        (:class:`~rxtweet.errors.UsageCapExceeded`, whatever its status).
+        """
+        return isinstance(cause, HTTPException) and (
+            isinstance(cause, UsageCapExceeded) or cause.status_code in self.fatal_statuses
+        )
 
     def is_retryable(self, cause: BaseException | None) -> bool:
         """Whether the policy reconnects after ``cause`` (retries permitting).
 
         ``cause`` is the exception a connection failed with, or ``None`` for a clean close
-        by the server. Network errors, non-fatal HTTP errors and clean closes are retryable;
+        by the server. Network errors, non-fatal HTTP errors (see :meth:`is_fatal`) and
+        clean closes are retryable;
         anything else (user code's exceptions included) is not — and neither is an exception
         that code downstream raised, whatever its type (see
         :func:`rxtweet.errors.mark_downstream`).
@@ -200,7 +219,7 @@ class Backoff:
     """The reconnect state of one stream under a :class:`ReconnectPolicy`. Not thread-safe.
 
     Call :meth:`next_delay` with each failure and :meth:`reset` when a connection delivers
-    its first line::
+    data (its first message that is not a system error)::
 
         backoff = ReconnectPolicy().new_backoff()
         backoff.next_delay(StreamConnectionError("reset"))   # 0.0
@@ -224,7 +243,7 @@ class Backoff:
         self._rate_limit = 0
 
     def reset(self) -> None:
-        """A connection delivered a line: the next failure starts from scratch."""
+        """A connection delivered data: the next failure starts from scratch."""
         self.retries = 0
         self._linear = 0
         self._http = 0
@@ -260,12 +279,67 @@ class Backoff:
         return delay
 
 
+class DataSignal:
+    """Tells :func:`reconnecting` that the current connection delivered data. Thread-safe.
+
+    A line is not proof of a working stream (an HTML page, a keep-alive, a system message
+    announcing a disconnect), and :func:`reconnecting` sees only lines, so the code that
+    parses them decides: it calls :meth:`set` for a message that counts, which restarts the
+    backoff (:meth:`Backoff.reset`) once per connection. Create one signal per subscription
+    of the reconnecting Observable and pass it as ``reconnecting(..., data=signal)``::
+
+        signal = DataSignal()
+        messages = lines.pipe(reconnecting(policy, data=signal), parse_lines(convert))
+        messages.subscribe(lambda m: (signal.set() if is_data(m) else None, ...))
+
+    :attr:`waiting` is true while the current connection has not delivered data yet; test it
+    first to keep the per-message cost at one attribute read (``if signal.waiting and ...``).
+    """
+
+    __slots__ = ("_lock", "_reset", "waiting")
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._reset: Callable[[], None] | None = None
+        self.waiting = False
+
+    def set(self) -> None:
+        """The current connection delivered data: restart the backoff (once per connection).
+
+        Must be called while the line that carried the data is being delivered (on the
+        thread that delivers it), so that it counts before that connection's failure does.
+        Does nothing when the signal is not attached to a subscription.
+        """
+        if not self.waiting:
+            return
+        with self._lock:
+            if not self.waiting:
+                return
+            self.waiting = False
+            reset = self._reset
+        if reset is not None:
+            reset()
+
+    def _attach(self, reset: Callable[[], None]) -> None:
+        with self._lock:
+            self._reset = reset
+            self.waiting = False
+
+    def _new_connection(self) -> None:
+        with self._lock:
+            self.waiting = True
+
+    def __repr__(self) -> str:
+        return f"<DataSignal waiting={self.waiting}>"
+
+
 def reconnecting(
     policy: ReconnectPolicy,
     *,
     scheduler: abc.SchedulerBase | None = None,
     on_event: Callable[[StreamEvent], None] | None = None,
     clock: Callable[[], float] = time.time,
+    data: DataSignal | None = None,
 ) -> Callable[[Observable[bytes]], Observable[bytes]]:
     """Reconnects a cold Observable of lines according to ``policy``.
 
@@ -294,7 +368,12 @@ def reconnecting(
     (network error), :class:`~rxtweet.events.RequestFailed` (HTTP error) or
     :class:`~rxtweet.events.Closed` (clean close), then, when a reconnect is scheduled,
     :class:`~rxtweet.events.Reconnecting` with ``attempt`` = the 1-based number of that
-    reconnect since a connection last delivered a line (the count ``max_retries`` limits).
+    reconnect since a connection last delivered data (the count ``max_retries`` limits).
+
+    What "delivered data" means is up to ``data``: with a :class:`DataSignal`, the backoff
+    restarts only when downstream code calls ``data.set()`` (after parsing, for a message
+    that counts); without one, any line counts, keep-alives included (for raw lines, whose
+    meaning this operator cannot judge).
     An exception raised by ``on_event`` ends the stream with that exception.
 
     Examples:
@@ -304,9 +383,12 @@ def reconnecting(
     Args:
         policy: the rules.
         scheduler: where the waits run; default: the scheduler given to ``subscribe``, or
-            else ``TimeoutScheduler``. A disposal during a wait cancels it at once.
+            else :class:`rxtweet.scheduling.WaitScheduler` (timer threads named
+            ``rxtweet-wait-N``). A disposal during a wait cancels it at once.
         on_event: called with each lifecycle event, on the thread where it happened.
         clock: epoch seconds, compared with ``x-rate-limit-reset``.
+        data: the signal through which downstream code reports data (see above); it is
+            attached to the latest subscription, so subscribe the result once per signal.
 
     Returns:
         An operator function from a cold Observable of lines to an Observable of lines that
@@ -317,13 +399,30 @@ def reconnecting(
         def subscribe(
             observer: abc.ObserverBase[bytes], scheduler_: abc.SchedulerBase | None = None
         ) -> abc.DisposableBase:
-            waits = scheduler or scheduler_ or TimeoutScheduler.singleton()
+            waits = scheduler or scheduler_ or WaitScheduler.singleton()
             backoff = policy.new_backoff(clock=clock)
             lock = threading.Lock()  # guards `backoff`: lines and failures may cross threads
+
+            def reset() -> None:
+                with lock:
+                    backoff.reset()
+
+            if data is not None:
+                data._attach(reset)
 
             def connection(
                 inner: abc.ObserverBase[bytes], scheduler__: abc.SchedulerBase | None = None
             ) -> abc.DisposableBase:
+                def on_completed() -> None:
+                    inner.on_error(_ServerClosed())
+
+                if data is not None:
+                    # Downstream judges the data; lines pass straight through.
+                    data._new_connection()
+                    return source.subscribe(
+                        inner.on_next, inner.on_error, on_completed, scheduler=scheduler__
+                    )
+
                 # One subscription = one connection; `delivered` belongs to it alone.
                 delivered = False
 
@@ -331,12 +430,8 @@ def reconnecting(
                     nonlocal delivered
                     if not delivered:
                         delivered = True
-                        with lock:
-                            backoff.reset()
+                        reset()
                     inner.on_next(line)
-
-                def on_completed() -> None:
-                    inner.on_error(_ServerClosed())
 
                 return source.subscribe(
                     on_next, inner.on_error, on_completed, scheduler=scheduler__

@@ -117,17 +117,107 @@ def test_notifier_completing_completes_the_result() -> None:
     assert results.messages == [on_next(205, 1), on_next(235, 2), on_completed(250)]
 
 
-def test_notifier_completing_right_after_an_item_starts_no_new_attempt() -> None:
-    # take(2) emits its second item (a resubscription) and completes in the same call. The
-    # resubscription is queued on the trampoline behind that completion, so (unlike RxJS,
-    # which subscribes and unsubscribes at once) no third connection is even opened.
+def test_notifier_completing_right_after_an_item_still_resubscribes_first() -> None:
+    # take(2) emits its second item (a resubscription) and completes in the same call. As in
+    # RxJS, the resubscription happens before the completion, which then ends it at once
+    # (the cold source here emits nothing synchronously). Before the fix, the completion
+    # came first and the third subscription never happened.
     scheduler = TestScheduler()
     xs = scheduler.create_cold_observable(on_error(20, Boom()))
 
     results = scheduler.start(lambda: xs.pipe(retry_when(lambda errors: errors.pipe(ops.take(2)))))
 
     assert results.messages == [on_completed(240)]
-    assert xs.subscriptions == [subscribe(200, 220), subscribe(220, 240)]
+    assert xs.subscriptions == [subscribe(200, 220), subscribe(220, 240), subscribe(240, 240)]
+
+
+def _emits_then_fails(make: Callable[[int], Observable[int]]) -> tuple[Observable[int], list[int]]:
+    """A source whose n-th subscription emits n, then fails; and the list of those n."""
+    subscriptions: list[int] = []
+
+    def factory(_: Any) -> Observable[int]:
+        subscriptions.append(len(subscriptions) + 1)
+        return make(subscriptions[-1])
+
+    return reactivex.defer(factory), subscriptions
+
+
+def _synchronous(n: int) -> Observable[int]:
+    def subscribe_(observer: abc.ObserverBase[int], _: abc.SchedulerBase | None = None) -> Any:
+        observer.on_next(n)
+        observer.on_error(Boom(n))
+        return Disposable()
+
+    return Observable(subscribe_)
+
+
+def _trampolined(n: int) -> Observable[int]:
+    # reactivex runs `of` and `concat` on the trampoline: the value is not delivered inside
+    # subscribe when a trampoline is already running on the thread.
+    return reactivex.concat(reactivex.of(n), reactivex.throw(Boom(n)))
+
+
+@pytest.mark.parametrize("make", [_synchronous, _trampolined], ids=["synchronous", "trampolined"])
+@pytest.mark.parametrize("retries", [1, 2, 3])
+def test_take_n_retries_n_times_as_in_rxjs(
+    make: Callable[[int], Observable[int]], retries: int
+) -> None:
+    # Issue 10 item 18: take(2) gave [1, 2] then completion; RxJS and RxJava give [1, 2, 3].
+    source, subscriptions = _emits_then_fails(make)
+    got: list[Any] = []
+
+    source.pipe(retry_when(lambda errors: errors.pipe(ops.take(retries)))).subscribe(
+        got.append, got.append, lambda: got.append("completed")
+    )
+
+    assert got == [*range(1, retries + 2), "completed"]
+    assert subscriptions == list(range(1, retries + 2))
+
+
+def test_docstring_example_take_3_retries_three_times() -> None:
+    source, subscriptions = _emits_then_fails(_trampolined)
+    got: list[Any] = []
+
+    source.pipe(retry_when(lambda errors: errors.pipe(ops.take(3))), ops.to_list()).subscribe(
+        got.append, got.append
+    )
+
+    assert got == [[1, 2, 3, 4]]
+    assert len(subscriptions) == 4
+
+
+def test_notifier_erroring_right_after_an_item_still_resubscribes_first() -> None:
+    source, subscriptions = _emits_then_fails(_trampolined)
+    fatal = Boom("notifier")
+    got: list[Any] = []
+
+    def handler(errors: Observable[Exception]) -> Observable[Any]:
+        return errors.pipe(ops.take(2), ops.concat(reactivex.throw(fatal)))
+
+    source.pipe(retry_when(handler)).subscribe(
+        got.append, got.append, lambda: got.append("completed")
+    )
+
+    assert got == [1, 2, 3, fatal]
+    assert subscriptions == [1, 2, 3]
+
+
+def test_notifier_completing_later_on_a_timer_thread_completes_at_once() -> None:
+    # Not in a synchronous chain: the completion is not held back (no live attempt waits).
+    done = threading.Event()
+    got: list[Any] = []
+    source, subscriptions = _emits_then_fails(_synchronous)
+
+    def handler(errors: Observable[Exception]) -> Observable[Any]:
+        return errors.pipe(ops.delay(0.01, scheduler=TimeoutScheduler.singleton()), ops.take(2))
+
+    source.pipe(retry_when(handler)).subscribe(
+        got.append, got.append, lambda: (got.append("completed"), done.set())
+    )
+
+    assert done.wait(2.0)
+    assert got == [1, 2, 3, "completed"]
+    assert subscriptions == [1, 2, 3]
 
 
 def test_notifier_completing_while_waiting_cancels_the_wait() -> None:
@@ -313,7 +403,7 @@ def test_twenty_thousand_synchronous_failures_run_at_constant_depth() -> None:
     ).subscribe(got.append, lambda e: got.append(e), lambda: got.append("completed"))
 
     assert got == ["completed"]
-    assert count == 20_000
+    assert count == 20_001  # take(20_000): 20,000 retries
     assert depths[2] == depths[20_000]
 
 

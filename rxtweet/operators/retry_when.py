@@ -20,6 +20,23 @@ _T = TypeVar("_T")
 __all__ = ["retry_when"]
 
 
+def _ready_work_queued(trampoline: CurrentThreadScheduler) -> bool:
+    """Whether this thread's trampoline holds an item that is due now.
+
+    reactivex 6 has no public way to ask; this reads its ``Trampoline._queue`` and answers
+    ``False`` (end at once, the behaviour before this check) if that ever changes. Items due
+    later are not waited for: they are asynchronous work, which RxJS would not wait for.
+    """
+    queue: Any = getattr(trampoline.get_trampoline(), "_queue", None)
+    try:
+        if queue is None or len(queue) == 0:
+            return False
+        item = queue.peek()
+        return bool(item.duetime <= item.scheduler.now)
+    except Exception:  # noqa: BLE001 - internals changed: fall back to ending at once
+        return False
+
+
 def retry_when(
     handler: Callable[[Observable[Exception]], Observable[Any]],
 ) -> Callable[[Observable[_T]], Observable[_T]]:
@@ -45,13 +62,24 @@ def retry_when(
 
     Resubscription goes through the trampoline (``CurrentThreadScheduler``), so a source that
     fails synchronously thousands of times is retried with a constant stack depth. The
-    operator is thread-safe: errors may arrive on one thread (a reader) while the notifier
+    notifier's completion and error go through it too, behind any resubscription already
+    queued: a notifier that emits and completes in the same call (``errors.pipe(ops.take(n))``)
+    still resubscribes for its last item before the result completes, as in RxJS and RxJava.
+    So ``take(n)`` allows exactly ``n`` retries (``n + 1`` subscriptions); as in RxJS, what
+    the last one delivers asynchronously (on another thread or scheduler) is cut off by the
+    completion.
+
+    The operator is thread-safe: errors may arrive on one thread (a reader) while the notifier
     emits on another (a timer). Notifications from a previous attempt are dropped, and
     nothing is resubscribed once the subscription is disposed; disposal disposes the pending
     notifier (so a pending timer is cancelled at once) and the current source subscription.
 
     Examples:
         >>> res = source.pipe(retry_when(lambda errors: errors.pipe(ops.delay(1.0))))
+
+        Retry three times, then complete (a source that emits one value then fails gives
+        its values of four subscriptions)::
+
         >>> res = source.pipe(retry_when(lambda errors: errors.pipe(ops.take(3))))
 
     Args:
@@ -110,6 +138,34 @@ def retry_when(
                     finally:
                         stop()
 
+            def after_queued(action: Callable[[], None]) -> None:
+                # The notifier ended. When the trampoline is idle here, any resubscription
+                # it asked for has already run (with all it did synchronously): end now.
+                # When it is busy, a resubscription may still be queued, and so may what
+                # the resubscribed source does synchronously (reactivex runs `of`, `concat`
+                # ... on the trampoline): end once no ready work is left, as RxJS, whose
+                # `of` is synchronous, would. Each probe is one item: constant depth.
+                tramp = trampoline()
+                if tramp.schedule_required():
+                    action()
+                    return
+
+                def probe(_s: abc.SchedulerBase, _st: Any) -> None:
+                    if stopped:
+                        return
+                    if _ready_work_queued(tramp):
+                        tramp.schedule(probe)
+                    else:
+                        action()
+
+                tramp.schedule(probe)
+
+            def notifier_on_error(exception: Exception) -> None:
+                after_queued(lambda: fail(exception))
+
+            def notifier_on_completed() -> None:
+                after_queued(complete)
+
             def notifier_on_next(_: Any) -> None:
                 nonlocal attempt
                 with gate:
@@ -135,13 +191,27 @@ def retry_when(
                             fail(ex)
                             return
                         notifier_subscription.disposable = notifier.subscribe(
-                            notifier_on_next, fail, complete, scheduler=scheduler
+                            notifier_on_next,
+                            notifier_on_error,
+                            notifier_on_completed,
+                            scheduler=scheduler,
                         )
                         if stopped:  # the notifier terminated on subscription
                             return
+                        # A notifier built with trampolined operators (`concat`, ...) may
+                        # have only queued its subscription to `errors`: deliver the first
+                        # error behind it, or it would be lost and nothing retried.
+                        trampoline().schedule(lambda _s, _st: deliver(current, exception))
+                        return
                     # Runs inside a trampoline item (see on_error below): a notifier that
                     # emits synchronously only *queues* the resubscription, which then runs
                     # once this frame (and the gate) has been left.
+                    errors.on_next(exception)
+
+            def deliver(current: int, exception: Exception) -> None:
+                with gate:
+                    if stopped or current != attempt:
+                        return
                     errors.on_next(exception)
 
             def subscribe_source(current: int) -> None:
