@@ -27,10 +27,12 @@ end of the run          ``on_disconnect()`` (exactly once, last)
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 import platform
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
@@ -50,6 +52,7 @@ from .events import (
     RequestFailed,
     StreamEvent,
 )
+from .http import redact_url
 from .parse import Parsed, decode
 from .reconnect import ReconnectPolicy
 from .transport import DEFAULT_CHUNK_SIZE, new_session
@@ -63,17 +66,41 @@ class StreamAlreadyRunning(RxTweetException):
     """``sample()``/``filter()`` was called while the stream was already running."""
 
 
+#: Numbers the ``threaded=True`` threads: ``rxtweet-stream-1``, ``rxtweet-stream-2`` …
+_thread_numbers = itertools.count(1)
+
+
 class _RunState:
     """One run of ``sample()``/``filter()``: its end, its subscription, its hook lock."""
 
-    __slots__ = ("done", "hooks", "over", "subscription")
+    __slots__ = ("done", "finished", "hooks", "over", "subscription")
 
     def __init__(self) -> None:
+        # Set to stop the run (the stream ended, or disconnect()).
         self.done = threading.Event()
+        # Set once on_disconnect has returned: the run is over, nothing of it runs any more.
+        self.finished = threading.Event()
         # Held while a hook runs: on_disconnect waits for it, and no hook runs after it.
         self.hooks = threading.RLock()
         self.over = False
         self.subscription: abc.DisposableBase | None = None
+
+
+class _StreamThread(threading.Thread):
+    """The thread of a ``threaded=True`` run. Its :meth:`join` returns only once the run is
+    over (``on_disconnect`` has returned), even after an earlier ``join()`` was interrupted
+    by Ctrl-C: CPython then marks the thread as stopped though it still runs, and a plain
+    ``Thread.join()`` would return at once (before ``on_disconnect``)."""
+
+    def __init__(self, run: _RunState, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._run_state = run
+
+    def join(self, timeout: float | None = None) -> None:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        if not self._run_state.finished.wait(timeout):
+            return
+        super().join(None if deadline is None else max(0.0, deadline - time.monotonic()))
 
 
 class BaseStream:
@@ -127,25 +154,45 @@ class BaseStream:
         )
         self._lock = threading.Lock()
         self._run_state: _RunState | None = None
+        # disconnect() calls so far: a run started after a disconnect() stops at once.
+        self._disconnects = 0
         self._pending: Parsed[Any] | None = None
 
     def __repr__(self) -> str:
         # No credentials here: only where it connects and whether it runs.
-        return f"<{type(self).__name__} base_url={self.base_url!r} running={self.running}>"
+        # base_url's userinfo (user:password@) is redacted.
+        return (
+            f"<{type(self).__name__} base_url={redact_url(self.base_url)!r} running={self.running}>"
+        )
 
     # --- running --------------------------------------------------------------------------
 
-    def _start(self, connection: Connection[Any], threaded: bool) -> threading.Thread | None:
+    def _starting(self) -> int:
+        """Call first thing in ``sample()``/``filter()``; pass the result to :meth:`_start`
+        as ``since``, so that a :meth:`disconnect` made after the call began, even before
+        the run is registered, stops the run."""
+        with self._lock:
+            return self._disconnects
+
+    def _start(
+        self, connection: Connection[Any], threaded: bool, *, since: int | None = None
+    ) -> threading.Thread | None:
         with self._lock:
             if self.running:
                 raise StreamAlreadyRunning("Stream is already connected")
-            self.running = True
             run = self._run_state = _RunState()
+            if since is not None and self._disconnects != since:
+                # disconnect() came after the call began: the run ends before connecting
+                # (on_disconnect is still called, once, as for any run).
+                run.done.set()
+            else:
+                self.running = True
         if threaded:
-            self.thread = threading.Thread(
+            self.thread = _StreamThread(
+                run,
                 target=self._run,
                 args=(connection, run),
-                name="rxtweet-stream",
+                name=f"rxtweet-stream-{next(_thread_numbers)}",
                 daemon=self.daemon,
             )
             self.thread.start()
@@ -171,6 +218,8 @@ class BaseStream:
             run.done.set()
 
         try:
+            if run.done.is_set():  # disconnect() came first: do not even connect
+                return
             subscription = connection.items.subscribe(on_next, finished, finished)
             with self._lock:
                 run.subscription = subscription
@@ -192,15 +241,21 @@ class BaseStream:
             # A hook still running on the reader thread finishes first; none runs after.
             with hooks:
                 run.over = True
-                self._call_hook(self.on_disconnect)
+                try:
+                    self._call_hook(self.on_disconnect)
+                finally:
+                    run.finished.set()
 
     def disconnect(self) -> None:
         """Stop the stream: the connection closes now and nothing reconnects.
 
-        Safe from any thread, including from inside a hook. ``on_disconnect`` follows once
-        any hook still running has returned.
+        Safe from any thread, including from inside a hook, and at any moment after
+        ``sample()``/``filter()`` was called (also while it is still starting).
+        ``on_disconnect`` follows once any hook still running has returned; to wait for it,
+        call :meth:`join` (or ``thread.join()`` on the thread of a ``threaded=True`` run).
         """
         with self._lock:
+            self._disconnects += 1
             self.running = False
             run = self._run_state
             subscription = run.subscription if run is not None else None
@@ -210,6 +265,31 @@ class BaseStream:
             subscription.dispose()
         if run is not None:
             run.done.set()
+
+    def join(self, timeout: float | None = None) -> bool:
+        """Wait until the current run is over (``on_disconnect`` has returned); the clean
+        way to wait for a ``threaded=True`` run, Ctrl-C included::
+
+            stream.filter(track=["python"], threaded=True)
+            stream.join()  # Ctrl-C: disconnects, waits for on_disconnect, re-raises
+
+        On ``KeyboardInterrupt`` while waiting, it calls :meth:`disconnect`, waits until
+        ``on_disconnect`` has returned (a second Ctrl-C stops that wait), then re-raises the
+        ``KeyboardInterrupt``, so the program ends (or its own ``except`` runs) as Ctrl-C
+        always does, with the stream cleanly closed. Returns ``True`` when the run is over,
+        ``False`` when ``timeout`` seconds passed first; ``True`` at once when no run was
+        started. Do not call it from a hook: the run cannot end while a hook waits.
+        """
+        with self._lock:
+            run = self._run_state
+        if run is None:
+            return True
+        try:
+            return run.finished.wait(timeout)
+        except KeyboardInterrupt:
+            self.disconnect()
+            run.finished.wait()
+            raise
 
     def _call_hook(self, hook: Any, *args: Any) -> None:
         try:

@@ -67,6 +67,7 @@ __all__ = [
     "User",
     "UserWithheldNotice",
     "V1Message",
+    "is_v1_data",
     "parse_created_at",
     "to_v1_message",
 ]
@@ -136,17 +137,38 @@ class Key(Field[_V]):
         return value if convert is None or value is None else convert(value)
 
 
+def _as_int(value: Any) -> int:
+    """``value`` as an ``int``: an ``int`` (not a ``bool``), a float with an integral value,
+    or a string of an integer. Anything else raises ``ValueError`` (never ``TypeError`` or
+    ``OverflowError``: ``1e999``, ``"many"``, ``[1]``, a 5,000-digit string all give
+    ``ValueError``)."""
+    kind = type(value)
+    if kind is int:
+        return value  # type: ignore[no-any-return]
+    try:
+        if kind is str:
+            return int(value)
+        if kind is float and value.is_integer():  # False for inf and nan
+            return int(value)
+    except ValueError:
+        pass
+    raise ValueError(f"{kind.__name__} is not an integer")
+
+
 def _id_of(data: dict[str, Any], key: str = "id") -> int:
-    """``data[key]`` as an ``int``; from ``<key>_str`` when the number is not an int."""
+    """``data[key]`` as an ``int``; from ``<key>_str`` when the number is not an int.
+
+    Raises ``AttributeError`` when neither is there, ``ValueError`` when it is no integer.
+    """
     value = data.get(key)
     if type(value) is int:
         return value
     text = data.get(key + "_str")
     if text is not None:
-        return int(text)
+        return _as_int(text)
     if value is None:
         raise AttributeError(key)
-    return int(value)
+    return _as_int(value)
 
 
 # --- Status, User, Place ----------------------------------------------------------------------
@@ -428,9 +450,10 @@ DISCONNECT_CODES: Final[dict[int, str]] = {
 
 
 def _int_or_none(value: Any) -> int | None:
+    """``value`` as an ``int``, or ``None`` when it is none (total: never raises)."""
     try:
-        return int(value)
-    except (TypeError, ValueError):
+        return _as_int(value)
+    except ValueError:
         return None
 
 
@@ -462,7 +485,7 @@ class LimitNotice(Notice):
     __slots__ = ()
     kind = "limit"
 
-    track = Field[int](int, required=True)
+    track = Field[int](_as_int, required=True)
     timestamp_ms = Field["str | None"]()
 
 
@@ -473,8 +496,8 @@ class ScrubGeoNotice(Notice):
     __slots__ = ()
     kind = "scrub_geo"
 
-    user_id = Field[int](int, required=True)
-    up_to_status_id = Field[int](int, required=True)
+    user_id = Field[int](_as_int, required=True)
+    up_to_status_id = Field[int](_as_int, required=True)
 
 
 class StatusWithheldNotice(Notice):
@@ -483,8 +506,8 @@ class StatusWithheldNotice(Notice):
     __slots__ = ()
     kind = "status_withheld"
 
-    id = Field[int](int, required=True)
-    user_id = Field[int](int, required=True)
+    id = Field[int](_as_int, required=True)
+    user_id = Field[int](_as_int, required=True)
     withheld_in_countries = Field[list[str]](required=True)
 
 
@@ -494,7 +517,7 @@ class UserWithheldNotice(Notice):
     __slots__ = ()
     kind = "user_withheld"
 
-    id = Field[int](int, required=True)
+    id = Field[int](_as_int, required=True)
     withheld_in_countries = Field[list[str]](required=True)
 
 
@@ -507,7 +530,7 @@ class StallWarning(Notice):
 
     code = Field["str | None"]()
     message = Field["str | None"]()
-    percent_full = Field["int | None"]()
+    percent_full = Field["int | None"](_as_int)
 
 
 class UnknownNotice(Notice):
@@ -537,17 +560,95 @@ NOTICE_TYPES: Final[tuple[type[Notice], ...]] = (
 _NOTICE_KEYS: Final = tuple((cls.kind, cls) for cls in NOTICE_TYPES)
 
 
-def to_v1_message(doc: dict[str, Any]) -> V1Message:
-    """A decoded v1.1 stream message -> :class:`Status` or a :class:`Notice`.
+def _bad(where: str, what: str, value: Any) -> TypeError:
+    # The type only, not the value: a bad value may be huge (the line's preview is logged).
+    return TypeError(f"{where} is {type(value).__name__}, not {what}")
 
-    Cheap: nothing is converted until read. Raises ``TypeError``/``KeyError`` when a notice's
-    inner value is not an object, a delete lacks ``status.id``/``status.user_id`` or a limit
-    lacks ``track`` (what tweepy's hooks need); :func:`rxtweet.parse.parse_lines` then
-    reports the line as ``"unexpected message shape"`` instead of a hook failing later.
-    A message of no known type is logged at WARNING (its keys only) and returned as
-    :class:`UnknownNotice`.
-    """
+
+def _need_int(data: dict[str, Any], key: str, where: str) -> None:
+    value = data.get(key)
+    if type(value) is int:
+        return
+    try:
+        _as_int(value)
+    except ValueError:
+        raise _bad(f"{where}.{key}", "an integer", value) from None
+
+
+def _need_id(data: dict[str, Any], key: str, where: str) -> None:
+    """``key`` (or ``key_str``) must give an integer id, and ``key_str`` be a string."""
+    text = data.get(key + "_str")
+    if text is not None and type(text) is not str:
+        raise _bad(f"{where}.{key}_str", "a string", text)
+    if type(data.get(key)) is int:
+        return
+    try:
+        _id_of(data, key)
+    except AttributeError:
+        raise KeyError(f"{where}.{key}") from None
+    except ValueError:
+        raise _bad(f"{where}.{key}", "an integer id", data.get(key)) from None
+
+
+def _opt(data: dict[str, Any], key: str, kind: type, where: str) -> None:
+    value = data.get(key)
+    if value is not None and type(value) is not kind:
+        raise _bad(f"{where}.{key}", kind.__name__, value)
+
+
+def _opt_int(data: dict[str, Any], key: str, where: str) -> None:
+    if data.get(key) is not None:
+        _need_int(data, key, where)
+
+
+def _countries(data: dict[str, Any], where: str) -> None:
+    value = data.get("withheld_in_countries")
+    if type(value) is not list or not all(type(c) is str for c in value):
+        raise _bad(f"{where}.withheld_in_countries", "a list of strings", value)
+
+
+def _check_notice(cls: type[Notice], inner: dict[str, Any]) -> None:
+    """Raises ``TypeError``/``KeyError`` unless every documented field of the notice has its
+    documented type, so that no attribute of the notice can raise later (in a hook, in a
+    subscriber) and tweepy's hooks get the types they document."""
+    kind = cls.kind
+    if cls is DeleteNotice:
+        status = inner.get("status")
+        if type(status) is not dict:
+            raise _bad("delete.status", "an object", status)
+        _need_id(status, "id", "delete.status")
+        _need_id(status, "user_id", "delete.status")
+        _opt(inner, "timestamp_ms", str, kind)
+    elif cls is LimitNotice:
+        if "track" not in inner:
+            raise KeyError("limit.track")
+        _need_int(inner, "track", kind)
+        _opt(inner, "timestamp_ms", str, kind)
+    elif cls is DisconnectNotice:
+        _opt_int(inner, "code", kind)
+        _opt(inner, "reason", str, kind)
+        _opt(inner, "stream_name", str, kind)
+    elif cls is StallWarning:
+        _opt(inner, "code", str, kind)
+        _opt(inner, "message", str, kind)
+        _opt_int(inner, "percent_full", kind)
+    elif cls is ScrubGeoNotice:
+        _need_int(inner, "user_id", kind)
+        _need_int(inner, "up_to_status_id", kind)
+    elif cls is StatusWithheldNotice:
+        _need_int(inner, "id", kind)
+        _need_int(inner, "user_id", kind)
+        _countries(inner, kind)
+    elif cls is UserWithheldNotice:
+        _need_int(inner, "id", kind)
+        _countries(inner, kind)
+
+
+def _classify(doc: dict[str, Any]) -> V1Message:
+    """:func:`to_v1_message` without its log line for an unknown type."""
     if "in_reply_to_status_id" in doc:
+        if type(doc.get("id")) is not int and ("id" in doc or "id_str" in doc):
+            _need_id(doc, "id", "status")
         return Status(doc)
     for key, cls in _NOTICE_KEYS:
         inner = doc.get(key)
@@ -555,14 +656,45 @@ def to_v1_message(doc: dict[str, Any]) -> V1Message:
             continue
         if type(inner) is not dict:
             raise TypeError(f"{key!r} is {type(inner).__name__}, not an object")
-        if cls is DeleteNotice:
-            status = inner["status"]
-            if type(status) is not dict or "id" not in status or "user_id" not in status:
-                raise KeyError("delete.status.id/user_id")
-        elif cls is LimitNotice and "track" not in inner:
-            raise KeyError("limit.track")
+        _check_notice(cls, inner)
         return cls(inner)
     if "id" in doc and "user" in doc and ("text" in doc or "full_text" in doc):
+        if type(doc["id"]) is not int:
+            _need_id(doc, "id", "status")
         return Status(doc)
-    log.warning("Received unknown message type (keys: %s)", ", ".join(list(doc)[:10]))
     return UnknownNotice(doc)
+
+
+def to_v1_message(doc: dict[str, Any]) -> V1Message:
+    """A decoded v1.1 stream message -> :class:`Status` or a :class:`Notice`.
+
+    Cheap: a status is not converted until read. A notice is checked whole, because its
+    fields are what tweepy's hooks receive: this raises ``TypeError``/``KeyError`` when a
+    notice's inner value is not an object, a delete lacks ``status.id``/``status.user_id``,
+    a limit lacks ``track``, or any documented notice field has the wrong type (an id or
+    count that is not an integer, such as ``"many"`` or ``1e999``; a ``reason`` that is
+    not a string; ``withheld_in_countries`` not a list of strings), or a status's ``id``
+    is there but is no integer. :func:`rxtweet.parse.parse_lines` then reports the line as
+    a malformed message (``"unexpected message shape"``: logged, counted, evented) and the
+    stream goes on. So every attribute of a returned notice reads without raising.
+    A message of no known type is logged at WARNING (its keys only) and returned as
+    :class:`UnknownNotice`.
+    """
+    message = _classify(doc)
+    if type(message) is UnknownNotice:
+        log.warning("Received unknown message type (keys: %s)", ", ".join(list(doc)[:10]))
+    return message
+
+
+def is_v1_data(message: Any) -> bool:
+    """Whether a parsed v1.1 message is real data, which proves the connection works.
+
+    ``True`` for a :class:`Status` and for the notices about statuses that X sends only on a
+    working stream (delete, scrub_geo, status_withheld, user_withheld, limit: a limit
+    notice counts statuses that matched). ``False`` for a :class:`DisconnectNotice` (X is
+    closing the connection), a :class:`StallWarning` (the client is falling behind) and an
+    :class:`UnknownNotice` (not v1.1 data at all: e.g. a captive portal's page or a v2
+    stream). The v1.1 connection resets its reconnect backoff only after data.
+    """
+    kind = type(message)
+    return kind is not UnknownNotice and kind is not DisconnectNotice and kind is not StallWarning

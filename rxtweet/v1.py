@@ -39,7 +39,8 @@ from requests_oauthlib import OAuth1
 
 from .basestream import BaseStream
 from .connection import Connection, Item, LineOperator, select_events, select_messages
-from .errors import FatalDisconnect
+from .credentials import clean_credential
+from .errors import FatalDisconnect, StreamConnectionError
 from .events import StreamEvent, UnknownMessage
 from .http import StreamRequest
 from .parse import Parsed, decode
@@ -55,6 +56,8 @@ from .status import (
     UnknownNotice,
     UserWithheldNotice,
     V1Message,
+    _classify,
+    is_v1_data,
     to_v1_message,
 )
 from .transport import DEFAULT_CHUNK_SIZE
@@ -63,6 +66,7 @@ __all__ = [
     "DEFAULT_FATAL_DISCONNECT_CODES",
     "DelimitedStats",
     "FatalDisconnect",
+    "LengthFramingError",
     "Stream",
     "UnknownMessage",
     "V1Stream",
@@ -87,6 +91,14 @@ MAX_FOLLOW = 5000
 MAX_BOXES = 25
 MAX_PHRASE_BYTES = 60
 FILTER_LEVELS = ("none", "low", "medium")
+
+#: The longest ``delimited=length`` length accepted: the transport's default ``max_line``
+#: (64 MiB) plus the CRLF. A longer one cannot frame a message rxtweet would keep.
+MAX_DELIMITED_LENGTH: Final = 64 * 1024 * 1024 + 2
+
+#: After this many messages in a row of no v1.1 type, one WARNING says that the stream does
+#: not look like API v1.1 (e.g. API v2 lines served to a v1.1 client).
+UNKNOWN_STREAK_WARNING: Final = 20
 
 
 # --- OAuth 1.0a -------------------------------------------------------------------------------
@@ -280,10 +292,21 @@ def sample_params(
 # --- line-level operators ---------------------------------------------------------------------
 
 
+class LengthFramingError(StreamConnectionError):
+    """``delimited=length`` framing broke: a length line that is no length X could send
+    (not a decimal number, negative, or beyond :data:`MAX_DELIMITED_LENGTH`).
+
+    A network-level failure (a :class:`~rxtweet.errors.StreamConnectionError`): the
+    connection is dropped and reconnected like one that was cut, never taken for an error of
+    the user's code.
+    """
+
+
 class DelimitedStats:
     """Counters of :func:`length_delimited`: ``lengths`` (length lines consumed) and
     ``mismatches`` (a length that did not match its message, a message without a length,
-    a length without a message). Each mismatch is also logged at WARNING."""
+    a length without a message). Each mismatch is also logged at WARNING. A length line
+    that is no length at all is not a mismatch but a :class:`LengthFramingError`."""
 
     __slots__ = ("lengths", "mismatches")
 
@@ -309,6 +332,12 @@ def length_delimited(
     lengths in a row) is logged at WARNING and counted in ``stats``; the message is passed
     on all the same, never dropped silently. The state is per subscription, i.e. per
     connection: after a reconnect it starts afresh.
+
+    A line that starts like a length but is none (``12a``, ``-5``, ``+5``, a number of more
+    digits than any length has, or above :data:`MAX_DELIMITED_LENGTH`) means the framing is
+    lost: the connection errors with :class:`LengthFramingError` (a
+    :class:`~rxtweet.errors.StreamConnectionError`, so the stream reconnects) and ignores
+    whatever else the dropped connection still delivers.
     """
     counters = stats if stats is not None else DelimitedStats()
 
@@ -321,20 +350,28 @@ def length_delimited(
             observer: abc.ObserverBase[bytes], scheduler: abc.SchedulerBase | None = None
         ) -> abc.DisposableBase:
             expected: int | None = None
+            failed = False
             emit = observer.on_next
 
             def on_next(line: bytes) -> None:
-                nonlocal expected
+                nonlocal expected, failed
+                if failed:
+                    return  # the connection is being dropped: nothing more is framed
                 if not line or line.isspace():
                     emit(line)  # a keep-alive
                     return
                 if line[0] != 0x7B:  # "{": the common case skips the digit test
                     digits = line.strip()
-                    if digits.isdigit():
+                    if digits[:1] in _LENGTH_START:
+                        length = _length(digits)
+                        if length is None:
+                            failed = True
+                            observer.on_error(_framing_error(digits))
+                            return
                         counters.lengths += 1
                         if expected is not None:
                             mismatch(f"a length line ({expected}) had no message")
-                        expected = int(digits)
+                        expected = length
                         return
                 if expected is None:
                     mismatch(f"a message of {len(line) + 2} bytes had no length line")
@@ -352,6 +389,31 @@ def length_delimited(
         return Observable(subscribe)
 
     return operator
+
+
+#: First bytes of a line that can only be meant as a length line.
+_LENGTH_START: Final = frozenset(bytes([b]) for b in b"0123456789+-")
+_MAX_LENGTH_DIGITS: Final = len(str(MAX_DELIMITED_LENGTH))
+
+
+def _length(digits: bytes) -> int | None:
+    """The length a length line states, or ``None`` if it is no valid length.
+
+    Checked before ``int()``: a line of thousands of digits must not reach it (Python
+    refuses to convert more than 4,300 digits, with a ``ValueError``)."""
+    if len(digits) > _MAX_LENGTH_DIGITS or not digits.isdigit():  # isdigit: ASCII only
+        return None
+    length = int(digits)
+    return length if length <= MAX_DELIMITED_LENGTH else None
+
+
+def _framing_error(digits: bytes) -> LengthFramingError:
+    preview = digits[:24]
+    more = "..." if len(digits) > len(preview) else ""
+    return LengthFramingError(
+        f"delimited=length: framing lost: a length line of {len(digits)} bytes "
+        f"({preview!r}{more}) is not a length from 0 to {MAX_DELIMITED_LENGTH}"
+    )
 
 
 def _end_on_fatal_disconnect(
@@ -417,6 +479,45 @@ def _v1_framing(stats: DelimitedStats | None, fatal_codes: frozenset[int]) -> Li
         return source
 
     return frame
+
+
+def _watching_unknown(limit: int = UNKNOWN_STREAK_WARNING) -> Callable[[dict[str, Any]], V1Message]:
+    """:func:`~rxtweet.status.to_v1_message` for one connection, watching for a stream that
+    is not v1.1 at all.
+
+    Each unknown message is logged at WARNING (its keys), as by ``to_v1_message``; after
+    ``limit`` of them in a row, one WARNING says that the stream does not look like API v1.1
+    (and, when the messages have v2's keys, that it looks like API v2), and later unknown
+    messages of the same run are logged at DEBUG only, so a mix-up does not flood the log.
+    """
+    streak = 0
+    warned = False
+
+    def convert(doc: dict[str, Any]) -> V1Message:
+        nonlocal streak, warned
+        message = _classify(doc)
+        if type(message) is not UnknownNotice:
+            streak = 0
+            return message
+        streak += 1
+        keys = ", ".join(list(doc)[:10])
+        if streak > limit and warned:
+            log.debug("Received unknown message type (keys: %s)", keys)
+            return message
+        log.warning("Received unknown message type (keys: %s)", keys)
+        if streak == limit and not warned:
+            warned = True
+            v2 = any(key in doc for key in ("data", "matching_rules", "includes"))
+            log.warning(
+                "%d messages in a row were of no API v1.1 type: this stream does not look "
+                "like API v1.1%s. Check the URL (base_url) and the endpoint. Further unknown "
+                "messages in a row are logged at DEBUG.",
+                limit,
+                " (its messages look like API v2: use rxtweet.StreamingClient)" if v2 else "",
+            )
+        return message
+
+    return convert
 
 
 # --- the reactive face ------------------------------------------------------------------------
@@ -544,6 +645,9 @@ class Stream(BaseStream):
     Args:
         consumer_key, consumer_secret, access_token, access_token_secret: the app's and the
             user's credentials (never logged, never in a repr or an error message).
+            Surrounding whitespace is stripped (a token file saved with CRLF); a credential
+            that is empty raises ``TypeError``, one with a control character left inside
+            ``ValueError`` (naming its position, never its value).
         base_url: ``https://stream.twitter.com`` by default.
         stall_timeout: seconds without a byte before reconnecting; X sends a keep-alive
             every 30 s on v1.1 and advises 90 s.
@@ -582,6 +686,7 @@ class Stream(BaseStream):
         stall_timeout: float = 90.0,
         scheduler: abc.SchedulerBase | None = None,
     ) -> None:
+        credentials = []
         for name, value in (
             ("consumer_key", consumer_key),
             ("consumer_secret", consumer_secret),
@@ -590,6 +695,9 @@ class Stream(BaseStream):
         ):
             if not isinstance(value, str) or not value:
                 raise TypeError(f"{name} must be a non-empty string")
+            # Surrounding whitespace (a CRLF file read with $(cat ...)) is stripped; a control
+            # character left inside is a ValueError that names the position, not the value.
+            credentials.append(clean_credential(name, value))
         super().__init__(
             chunk_size=chunk_size,
             daemon=daemon,
@@ -601,10 +709,12 @@ class Stream(BaseStream):
             scheduler=scheduler,
             base_url=base_url,
         )
-        self.consumer_key = consumer_key
-        self.consumer_secret = consumer_secret
-        self.access_token = access_token
-        self.access_token_secret = access_token_secret
+        (
+            self.consumer_key,
+            self.consumer_secret,
+            self.access_token,
+            self.access_token_secret,
+        ) = credentials
 
     # --- reactive face -----------------------------------------------------------------------
 
@@ -680,7 +790,8 @@ class Stream(BaseStream):
             delimited = DelimitedStats()
         return Connection(
             request,
-            to_v1_message,
+            _watching_unknown(),
+            is_data=is_v1_data,
             frame=_v1_framing(delimited, frozenset(self.fatal_disconnect_codes)),
             policy=self.reconnect,
             session=self.session,
@@ -705,10 +816,13 @@ class Stream(BaseStream):
     ) -> threading.Thread | None:
         """Stream statuses matching ``follow``/``track``/``locations``, calling the hooks.
 
-        Blocks, or with ``threaded=True`` returns the started thread. The arguments are
-        checked first (``ValueError``/``TypeError``, see :func:`filter_params`); raises
-        :class:`~rxtweet.basestream.StreamAlreadyRunning` if already running.
+        Blocks, or with ``threaded=True`` returns the started thread (wait for it with
+        :meth:`~rxtweet.basestream.BaseStream.join`). The arguments are checked first
+        (``ValueError``/``TypeError``, see :func:`filter_params`); raises
+        :class:`~rxtweet.basestream.StreamAlreadyRunning` if already running. A
+        :meth:`disconnect` from any thread at any moment after this call began stops it.
         """
+        since = self._starting()
         params = filter_params(
             follow=follow,
             track=track,
@@ -718,7 +832,9 @@ class Stream(BaseStream):
             stall_warnings=stall_warnings,
             delimited=delimited,
         )
-        return self._start(self._connection("POST", "statuses/filter", params), threaded)
+        return self._start(
+            self._connection("POST", "statuses/filter", params), threaded, since=since
+        )
 
     def sample(
         self,
@@ -728,11 +844,17 @@ class Stream(BaseStream):
         threaded: bool = False,
         delimited: str | None = None,
     ) -> threading.Thread | None:
-        """Stream the sample of all statuses, calling the hooks; blocks, or returns a thread."""
+        """Stream the sample of all statuses, calling the hooks; blocks, or returns a thread.
+
+        As :meth:`filter`: a :meth:`disconnect` at any moment after this call began stops it.
+        """
+        since = self._starting()
         params = sample_params(
             languages=languages, stall_warnings=stall_warnings, delimited=delimited
         )
-        return self._start(self._connection("GET", "statuses/sample", params), threaded)
+        return self._start(
+            self._connection("GET", "statuses/sample", params), threaded, since=since
+        )
 
     _convert = staticmethod(to_v1_message)
 
@@ -762,7 +884,8 @@ class Stream(BaseStream):
 
     def on_status(self, status: Status) -> None:
         """A status arrived."""
-        log.debug("Received status: %d", status.id)
+        # The raw id: a status without one must not end the stream in a default hook.
+        log.debug("Received status: %s", status.data.get("id"))
 
     def on_delete(self, status_id: int, user_id: int) -> None:
         """A status deletion notice arrived."""

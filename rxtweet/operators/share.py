@@ -10,19 +10,53 @@ everyone left) the next subscriber opens a fresh one.
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Generic, TypeVar
+from types import CodeType, FrameType
+from typing import Final, Generic, TypeVar
 
+import reactivex.run
 from reactivex import Observable, abc
 from reactivex.disposable import Disposable, SingleAssignmentDisposable
 
-__all__ = ["SharedConnection", "share_connection"]
+from ..errors import RxTweetException
+
+__all__ = ["BlockedInsideHold", "SharedConnection", "share_connection"]
 
 _T = TypeVar("_T")
 
 log = logging.getLogger("rxtweet.share")
+
+#: The code of reactivex's calls that subscribe and then wait on the calling thread for the
+#: end: ``Observable.run()`` (``reactivex.run.run``) and ``await observable``.
+_BLOCKING_CODE: Final[frozenset[CodeType]] = frozenset(
+    {reactivex.run.run.__code__, Observable.__await__.__code__}
+)
+#: How far up the stack a blocking call is looked for (operators add a few frames each).
+_BLOCKING_DEPTH: Final = 64
+
+
+class BlockedInsideHold(RxTweetException):
+    """A blocking wait (``.run()``, ``await``) was started inside ``with stream.hold():``.
+
+    The shared connection opens only when the block ends, so the wait could never end:
+    instead of hanging, the subscription fails at once with this error (``.run()`` raises
+    it). Subscribe inside the block; call ``.run()`` (or await) after it.
+    """
+
+
+def _blocking_call_on_stack() -> bool:
+    """Whether this thread is inside one of :data:`_BLOCKING_CODE`'s calls."""
+    frame: FrameType | None = sys._getframe(2)
+    for _ in range(_BLOCKING_DEPTH):
+        if frame is None:
+            return False
+        if frame.f_code in _BLOCKING_CODE:
+            return True
+        frame = frame.f_back
+    return False
 
 
 class SharedConnection(Generic[_T]):
@@ -37,7 +71,8 @@ class SharedConnection(Generic[_T]):
         sub 3 (after the end):      ^ opens a fresh subscription to source
 
     Use :meth:`hold` to attach several subscribers before the subscription opens, so that
-    none misses an item.
+    none misses an item. A blocking wait (``.run()``, ``await``) on this thread inside the
+    block would never end: the subscription fails at once with :class:`BlockedInsideHold`.
     """
 
     def __init__(self, source: Observable[_T]) -> None:
@@ -47,6 +82,8 @@ class SharedConnection(Generic[_T]):
         self._connection: SingleAssignmentDisposable | None = None
         self._count = 0
         self._holds = 0
+        # The threads inside hold() now (with their depth): only they can deadlock on it.
+        self._holders: dict[int, int] = {}
 
     @property
     def observable(self) -> Observable[_T]:
@@ -74,13 +111,18 @@ class SharedConnection(Generic[_T]):
         ...     shared.observable.subscribe(print)
         ...     shared.observable.subscribe(print)
         """
+        me = threading.get_ident()
         with self._lock:
             self._holds += 1
+            self._holders[me] = self._holders.get(me, 0) + 1
         try:
             yield
         finally:
             with self._lock:
                 self._holds -= 1
+                depth = self._holders.pop(me) - 1
+                if depth:
+                    self._holders[me] = depth
                 subject = self._claim_connection()
             if subject is not None:
                 self._connect(subject)
@@ -88,6 +130,17 @@ class SharedConnection(Generic[_T]):
     def _subscribe(
         self, observer: abc.ObserverBase[_T], scheduler: abc.SchedulerBase | None = None
     ) -> abc.DisposableBase:
+        # Read without the lock: only this thread adds or removes its own entry.
+        if threading.get_ident() in self._holders and _blocking_call_on_stack():
+            error = BlockedInsideHold(
+                "a blocking wait (.run(), await) inside 'with stream.hold():' would never "
+                "end: the connection opens when the block ends. Subscribe inside the block, "
+                "and call .run() (or await) after it."
+            )
+            # Logged too: an operator downstream may turn the error into a completion
+            # (a stream's events end quietly), and the user must still learn why.
+            log.error("%s", error)
+            raise error
         with self._lock:
             if self._subject is None:
                 self._subject = _Multicast()
