@@ -17,6 +17,7 @@ flags, and are never echoed. ``main()`` returns the exit status (see ``rxtweet -
 from __future__ import annotations
 
 import argparse
+import difflib
 import logging
 import signal
 import sys
@@ -26,8 +27,15 @@ from contextlib import contextmanager
 from types import FrameType
 
 from .._version import __version__
-from .common import EXIT_CODES_HELP, CliError, ExitCode, Redactor, error_for
-from .console import Console, ConsoleHandler
+from .common import (
+    EXIT_CODES_HELP,
+    CliError,
+    ExitCode,
+    Redactor,
+    error_for,
+    register_base_url,
+)
+from .console import Console, ConsoleHandler, printable
 from .demo import add_demo_arguments, run_demo
 from .rules import add_rules_arguments, run_rules
 from .serve import DESCRIPTION as SERVE_DESCRIPTION
@@ -224,10 +232,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``rxtweet`` command; returns the exit status."""
     parser = build_parser()
     try:
-        args = parser.parse_args(argv)
+        args = _parse(parser, argv)
     except SystemExit as exc:  # --help, --version, usage errors
         return exc.code if isinstance(exc.code, int) else ExitCode.USAGE
     redactor = Redactor()
+    register_base_url(getattr(args, "base_url", None), redactor)
     # The demo's view is the point of the command: it goes to stdout. Others keep stdout
     # for data and talk on stderr.
     out = sys.stdout if args.command == "demo" else sys.stderr
@@ -250,6 +259,24 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _report(errors, redactor, error_for(exc), args)
 
 
+def _parse(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> argparse.Namespace:
+    """Parse ``argv``; an unknown option after a command is reported with *that* command's
+    usage (argparse's own ``parse_args`` shows the top-level one), and a near miss is named."""
+    args, extras = parser.parse_known_args(argv)
+    if extras:
+        sub: argparse.ArgumentParser = getattr(args, "usage_parser", parser)
+        known = [o for action in sub._actions for o in action.option_strings]
+        message = f"unrecognized arguments: {' '.join(extras)}"
+        for extra in extras:
+            if extra.startswith("-"):
+                close = difflib.get_close_matches(extra.split("=", 1)[0], known, n=1)
+                if close:
+                    message += f" (did you mean {close[0]}?)"
+                    break
+        sub.error(message)
+    return args
+
+
 def _report(console: Console, redact: Redactor, error: CliError, args: argparse.Namespace) -> int:
     console.clear()
     if error.usage:
@@ -257,7 +284,8 @@ def _report(console: Console, redact: Redactor, error: CliError, args: argparse.
         console.print(redact(usage_parser.format_usage().rstrip()))
     prog = getattr(args, "usage_parser", None)
     name = prog.prog if isinstance(prog, argparse.ArgumentParser) else "rxtweet"
-    console.print(redact(f"{name}: error: {error.message}"))
+    # Redact first (a secret is plain ASCII), then escape what the server may have sent.
+    console.print(printable(redact(f"{name}: error: {error.message}")))
     if error.hint:
-        console.print(redact(f"hint: {error.hint}"))
+        console.print(printable(redact(f"hint: {error.hint}")))
     return int(error.code)

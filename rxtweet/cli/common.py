@@ -10,15 +10,21 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import os
+import re
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import IntEnum
+from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 
+from ..credentials import clean_credential
 from ..errors import (
     BadRequest,
     Forbidden,
@@ -27,7 +33,9 @@ from ..errors import (
     StreamConnectionError,
     TooManyRequests,
     Unauthorized,
+    UsageCapExceeded,
 )
+from ..http import redact_url
 from ..reconnect import RetriesExhausted
 
 __all__ = [
@@ -45,6 +53,7 @@ __all__ = [
     "error_for",
     "join_new_threads",
     "oauth1_credentials",
+    "register_base_url",
     "silence_stdout",
 ]
 
@@ -65,19 +74,23 @@ class ExitCode(IntEnum):
     UNAUTHORIZED = 4
     NO_RULES = 5
     FORBIDDEN = 6
+    USAGE_CAPPED = 7
     INTERRUPTED = 130
 
 
 EXIT_CODES_HELP = """\
 exit status:
   0    success (serve and demo --forever also exit 0 when stopped with Ctrl-C)
-  1    any other error: network, server errors after retries, files
-  2    usage error, including missing credentials
-  3    a rule was rejected (invalid rule, unknown rule id, bad rules file)
+  1    any other error: network, server errors after retries, files (a full disk)
+  2    usage error, including missing or malformed credentials and X's 400 Bad Request
+       for a parameter (an unknown field, a value out of range)
+  3    a rule was rejected (invalid rule 400/422, unknown rule id, bad rules file)
   4    401 Unauthorized: the credentials were refused
   5    filtered stream without rules (409 RuleConfigurationIssue): add rules first with
        `rxtweet rules add VALUE`
   6    403 Forbidden: the app has no access to this endpoint
+  7    429 usage-capped: the app's Daily or Monthly usage cap is used up; retrying cannot
+       help before the period resets
   130  interrupted (Ctrl-C or SIGTERM) after a clean stop: every line written is complete
 """
 
@@ -104,8 +117,16 @@ class CliError(Exception):
         self.usage = usage
 
 
+#: ``scheme://userinfo@`` anywhere in a text (``requests`` and ``urllib3`` put whole URLs in
+#: their messages).
+_URL_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/?#\s@]*@")
+
+
 class Redactor:
-    """Replaces every registered secret in a text by ``<redacted>``. Thread-safe."""
+    """Replaces every registered secret in a text by ``<redacted>``. Thread-safe.
+
+    The ``user:password@`` part of any URL in the text is redacted too, registered or not.
+    """
 
     def __init__(self) -> None:
         self._secrets: tuple[str, ...] = ()
@@ -126,6 +147,8 @@ class Redactor:
         for secret in self._secrets:
             if secret in text:
                 text = text.replace(secret, "<redacted>")
+        if "@" in text:
+            text = _URL_USERINFO.sub(r"\1<redacted>@", text)
         return text
 
 
@@ -133,9 +156,41 @@ class Redactor:
 
 
 def _from(args: argparse.Namespace, attribute: str, env: str, redactor: Redactor) -> str | None:
-    value = getattr(args, attribute, None) or os.environ.get(env) or None
+    """The credential from ``--flag`` or ``$ENV``, stripped of surrounding whitespace.
+
+    Raises:
+        CliError: (exit 2) when it holds a control or non-ASCII character; the message names
+            the flag or variable and the position, never the value.
+    """
+    flag_value = getattr(args, attribute, None)
+    source = "--" + attribute.replace("_", "-") if flag_value else env
+    value = flag_value or os.environ.get(env) or None
+    if value is None:
+        return None
     redactor.add(value)
-    return value
+    try:
+        cleaned = clean_credential(source, value)
+    except ValueError as exc:
+        if not value.strip():
+            return None  # an empty or blank variable is the same as none
+        raise CliError(
+            f"{exc}: a credential is one line of printable ASCII",
+            ExitCode.USAGE,
+            hint="was it copied from a file with Windows line endings, or with a smart quote?",
+        ) from None
+    redactor.add(cleaned)
+    return cleaned
+
+
+def register_base_url(url: str | None, redactor: Redactor) -> None:
+    """Register the ``user:password`` of ``--base-url`` (a proxy's, say) as secrets."""
+    if not url:
+        return
+    with contextlib.suppress(ValueError):
+        parts = urlsplit(url)
+        if "@" in parts.netloc:
+            userinfo = parts.netloc.rsplit("@", 1)[0]
+            redactor.add(userinfo, parts.password)
 
 
 def bearer_token(args: argparse.Namespace, redactor: Redactor) -> str:
@@ -197,52 +252,173 @@ def oauth1_credentials(args: argparse.Namespace, redactor: Redactor) -> OAuth1Cr
 
 
 def error_for(exc: BaseException, *, what: str = "the stream") -> CliError:
-    """The :class:`CliError` (message and exit status) for an exception that ended a command."""
+    """The :class:`CliError` (message and exit status) for an exception that ended a command.
+
+    Messages may quote the server (reason phrase, problem detail): the printer escapes their
+    control characters (:func:`~rxtweet.cli.console.printable`); the redactor removes secrets.
+    """
     if isinstance(exc, CliError):
         return exc
+    if isinstance(exc, RetriesExhausted) and isinstance(exc.cause, UsageCapExceeded):
+        exc = exc.cause
     if isinstance(exc, HTTPException):
-        status = exc.status_code
-        detail = exc.detail or exc.title or exc.reason or ""
-        if isinstance(exc, Unauthorized):
-            return CliError(
-                f"401 Unauthorized: {what} refused the credentials ({detail})".replace(" ()", ""),
-                ExitCode.UNAUTHORIZED,
-                hint="check the token (X_BEARER_TOKEN, or the X_CONSUMER_*/X_ACCESS_* "
-                "variables for --v1); OAuth 1.0a also fails when the clock is off",
-            )
-        if isinstance(exc, Forbidden):
-            return CliError(
-                f"403 Forbidden: {detail or 'this app has no access to the endpoint'}",
-                ExitCode.FORBIDDEN,
-            )
-        if status == 409 and (
-            exc.connection_issue == "RuleConfigurationIssue" or exc.connection_issue is None
-        ):
-            return CliError(
-                "the filtered stream has no rules (409 RuleConfigurationIssue)",
-                ExitCode.NO_RULES,
-                hint='add rules first, e.g. `rxtweet rules add "cat has:images" --tag cats`',
-            )
-        if isinstance(exc, BadRequest):
-            return CliError(f"400 Bad Request: {_problem(exc)}", ExitCode.ERROR)
-        return CliError(f"HTTP {status} {exc.reason}: {_problem(exc)}".rstrip(": "))
+        return _http_error(exc, what)
     if isinstance(exc, RetriesExhausted):
         return CliError(f"gave up after {exc.retries} reconnects: {describe_cause(exc.cause)}")
     if isinstance(exc, StreamConnectionError):
-        return CliError(f"connection failed: {exc}")
+        return CliError(f"connection failed: {_connection_text(exc)}")
     if isinstance(exc, requests.RequestException):
+        refused = _refused(exc)
+        if refused:
+            return CliError(f"network error: {refused}")
         return CliError(f"network error: {type(exc).__name__}: {exc}")
     if isinstance(exc, OSError):
         return CliError(f"{type(exc).__name__}: {exc}")
     return CliError(f"{type(exc).__name__}: {exc}")
 
 
+def _http_error(exc: HTTPException, what: str) -> CliError:
+    status = exc.status_code
+    detail = exc.detail or exc.title or exc.reason or ""
+    if isinstance(exc, Unauthorized):
+        return CliError(
+            f"401 Unauthorized: {what} refused the credentials ({detail})".replace(" ()", ""),
+            ExitCode.UNAUTHORIZED,
+            hint="check the token (X_BEARER_TOKEN, or the X_CONSUMER_*/X_ACCESS_* "
+            "variables for --v1); OAuth 1.0a also fails when the clock is off",
+        )
+    if isinstance(exc, Forbidden):
+        return CliError(
+            f"403 Forbidden: {detail or 'this app has no access to the endpoint'}",
+            ExitCode.FORBIDDEN,
+        )
+    if isinstance(exc, UsageCapExceeded):
+        return CliError(usage_cap_text(exc), ExitCode.USAGE_CAPPED, hint=_USAGE_CAP_HINT)
+    if status == 409 and (
+        exc.connection_issue == "RuleConfigurationIssue" or exc.connection_issue is None
+    ):
+        return CliError(
+            "the filtered stream has no rules (409 RuleConfigurationIssue)",
+            ExitCode.NO_RULES,
+            hint='add rules first, e.g. `rxtweet rules add "cat has:images" --tag cats`',
+        )
+    if status == 422:
+        return CliError(
+            f"422 {exc.reason or 'Unprocessable Entity'}: the server rejected the rule(s): "
+            f"{_problem(exc)}".rstrip(": "),
+            ExitCode.INVALID_RULE,
+        )
+    if isinstance(exc, BadRequest):
+        return CliError(
+            f"400 Bad Request: {_problem(exc)}".rstrip(": "),
+            ExitCode.USAGE,
+            hint="check the --*-fields and --expansions values and the other options",
+        )
+    return CliError(f"HTTP {status} {exc.reason}: {_problem(exc)}".rstrip(": "))
+
+
+_USAGE_CAP_HINT = (
+    "retrying cannot help before the period resets; see the usage of your app in X's "
+    "developer portal"
+)
+
+
+def usage_cap_text(exc: UsageCapExceeded) -> str:
+    """``the Monthly usage cap of the Product is used up (HTTP 429 usage-capped)``."""
+    period = f"{exc.period} " if exc.period else ""
+    scope = f" of the {exc.scope}" if exc.scope else ""
+    return f"the {period}usage cap{scope} is used up (HTTP {exc.status_code} usage-capped)"
+
+
 def _problem(exc: HTTPException) -> str:
+    """X's problem, with the per-rule and per-parameter details of its ``errors``."""
     bits = [b for b in (exc.title, exc.detail) if b and b != exc.reason]
     if exc.connection_issue:
         bits.append(exc.connection_issue)
-    bits.extend(m for m in exc.api_messages if m not in bits)
+    for error in exc.api_errors:
+        text = _error_text(error)
+        if text and text not in bits:
+            bits.append(text)
+    bits.extend(m for m in exc.api_messages if m not in bits and not any(m in b for b in bits))
     return "; ".join(bits)
+
+
+def _error_text(error: Any) -> str:
+    """One entry of X's ``errors`` list: its message, the parameters or the rule it is
+    about, and its ``details`` (X lists each reason a rule is invalid there)."""
+    if not isinstance(error, dict):
+        return str(error) if error else ""
+    about: list[str] = []
+    value = error.get("value")
+    if isinstance(value, str):
+        about.append(f"rule {value!r}")
+    parameters = error.get("parameters")
+    if isinstance(parameters, dict):
+        for name, values in parameters.items():
+            shown = ",".join(map(str, values)) if isinstance(values, list) else str(values)
+            about.append(f"{name}={shown}")
+    message = error.get("message") or error.get("detail")
+    details = error.get("details")
+    parts = [str(message)] if isinstance(message, str) and message else []
+    if isinstance(details, list):
+        parts.extend(str(d) for d in details if d)
+    if not parts and isinstance(error.get("title"), str):
+        parts.append(error["title"])
+    for nested in error.get("errors") or []:
+        nested_text = _error_text(nested)
+        if nested_text:
+            parts.append(nested_text)
+    head = " ".join(about)
+    body = "; ".join(parts)
+    return f"{head}: {body}" if head and body else head or body
+
+
+def _refused(exc: BaseException) -> str | None:
+    """``connection refused by HOST:PORT`` when ``exc`` was caused by a refused connection."""
+    refused = False
+    host: str | None = None
+    port: object = None
+    for link in _chain(exc):
+        if isinstance(link, ConnectionRefusedError) or (
+            isinstance(link, OSError) and link.errno == errno.ECONNREFUSED
+        ):
+            refused = True
+        conn = getattr(link, "conn", None) or getattr(link, "pool", None)
+        conn_host = getattr(conn, "host", None)
+        if host is None and isinstance(conn_host, str):
+            host, port = conn_host, getattr(conn, "port", None)
+        if "Connection refused" in str(link):
+            refused = True
+    if not refused:
+        return None
+    if host is None:
+        return "connection refused"
+    return f"connection refused by {host}:{port}" if port else f"connection refused by {host}"
+
+
+def _chain(exc: BaseException) -> Iterator[BaseException]:
+    seen: set[int] = set()
+    stack: list[BaseException] = [exc]
+    while stack:
+        link = stack.pop()
+        if id(link) in seen:
+            continue
+        seen.add(id(link))
+        yield link
+        for attr in ("cause", "reason", "__cause__", "__context__"):
+            nxt = getattr(link, attr, None)
+            if isinstance(nxt, BaseException):
+                stack.append(nxt)
+        stack.extend(a for a in getattr(link, "args", ()) if isinstance(a, BaseException))
+
+
+def _connection_text(cause: StreamConnectionError) -> str:
+    refused = _refused(cause)
+    if refused:
+        return refused
+    text = str(cause)
+    _, sep, reason = text.partition(": ")  # drop "GET http://...: "
+    return redact_url(reason if sep else text)
 
 
 def describe_cause(cause: BaseException | None) -> str:
@@ -252,9 +428,10 @@ def describe_cause(cause: BaseException | None) -> str:
     if isinstance(cause, StallError):
         return f"stalled: nothing received for {cause.stall_timeout:g} s"
     if isinstance(cause, StreamConnectionError):
-        text = str(cause)
-        _, sep, reason = text.partition(": ")  # drop "GET http://...: "
-        return f"connection lost: {reason if sep else text}"
+        refused = _refused(cause)
+        return refused or f"connection lost: {_connection_text(cause)}"
+    if isinstance(cause, UsageCapExceeded):
+        return usage_cap_text(cause)
     if isinstance(cause, TooManyRequests):
         issue = f" ({cause.connection_issue})" if cause.connection_issue else ""
         return f"HTTP {cause.status_code} rate limited{issue}"

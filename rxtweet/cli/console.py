@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import shutil
 import threading
 import unicodedata
 from collections.abc import Callable, Sequence
 from typing import TextIO
 
-__all__ = ["Console", "ConsoleHandler", "display_width", "fit"]
+__all__ = ["Console", "ConsoleHandler", "display_width", "fit", "printable"]
 
 _RESET = "\x1b[0m"
 _STYLES = {
@@ -29,6 +30,39 @@ _STYLES = {
     "yellow": "\x1b[33m",
     "cyan": "\x1b[36m",
 }
+
+
+#: What a terminal may act on instead of showing: C0 controls (ESC, BEL, CR, BS ...), DEL,
+#: C1 controls (CSI U+009B, OSC U+009D ...), lone surrogates (which cannot be encoded), and
+#: the bidirectional overrides and isolates that reorder what follows them on the line.
+_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+_UNSAFE_KEEP_NEWLINES = re.compile(
+    "[\x00-\x09\x0b-\x1f\x7f-\x9f\ud800-\udfff\u200e\u200f\u202a-\u202e\u2066-\u2069]"
+)
+
+
+def _escape(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}"
+
+
+def printable(text: str, *, keep_newlines: bool = False) -> str:
+    """``text`` safe to print on a terminal: every control character is shown escaped.
+
+    Text that came from the network (an HTTP reason phrase, X's problem ``detail``, a rule's
+    value or tag, an exception's message) may hold escape sequences that would retitle the
+    window, clear the screen or hide what follows. C0 controls, DEL, C1 controls, lone
+    surrogates and bidirectional overrides become ``\\xNN`` / ``\\uNNNN``, so an escape
+    sequence is shown as inert text. Everything else, including non-ASCII letters and emoji,
+    is kept. With ``keep_newlines``, ``\\n`` is kept (multi-line log records, tracebacks).
+
+    >>> printable("HTTP 503 \\x1b]0;pwned\\x07\\x1b[2J")
+    'HTTP 503 \\\\x1b]0;pwned\\\\x07\\\\x1b[2J'
+    >>> printable("café ☕")
+    'café ☕'
+    """
+    pattern = _UNSAFE_KEEP_NEWLINES if keep_newlines else _UNSAFE
+    return pattern.sub(_escape, text)
 
 
 def _char_width(char: str) -> int:
@@ -151,7 +185,8 @@ class Console:
 
 
 class ConsoleHandler(logging.Handler):
-    """A logging handler writing through a :class:`Console`, with secrets redacted.
+    """A logging handler writing through a :class:`Console`, with secrets redacted and
+    control characters escaped (a record may quote the server).
 
     ``quiet_loggers`` name loggers whose records below ERROR are dropped: the command line
     reports those events itself (reconnects, malformed lines), more briefly.
@@ -181,7 +216,7 @@ class ConsoleHandler(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         """Format, redact and print one record."""
         try:
-            text = self.redact(self.format(record))
+            text = printable(self.redact(self.format(record)), keep_newlines=True)
             self.console.print(text)
         except Exception:  # noqa: BLE001 - logging must never raise
             self.handleError(record)

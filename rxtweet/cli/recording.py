@@ -36,30 +36,50 @@ __all__ = ["Entry", "RecordWriter", "detect_format", "read_entries"]
 FORMAT_VERSION = 1
 
 
+def _line(doc: dict[str, Any]) -> bytes:
+    return json.dumps(doc, ensure_ascii=False).encode("utf-8") + b"\n"
+
+
 class RecordWriter:
-    """Writes a recording to a binary file (the sink of ``rxtweet record``)."""
+    """Writes a recording to a binary file (the sink of ``rxtweet record``).
+
+    The ``*_line`` static methods give the encoded lines (each ending in ``\\n``) for a
+    writer that handles the file itself (the CLI writes whole lines only).
+    """
 
     def __init__(self, out: BinaryIO) -> None:
         self._out = out
         self.flush = out.flush
 
-    def _write(self, doc: dict[str, Any]) -> None:
-        self._out.write(json.dumps(doc, ensure_ascii=False).encode("utf-8") + b"\n")
+    @staticmethod
+    def header_line(endpoint: str, t: float) -> bytes:
+        """The header line: which endpoint, and when the recording started."""
+        return _line({"rxtweet": "record", "version": FORMAT_VERSION, "endpoint": endpoint, "t": t})
+
+    @staticmethod
+    def entry_line(raw: bytes, t: float) -> bytes:
+        """The entry of a line as received (a message or a malformed line)."""
+        try:
+            return _line({"t": round(t, 6), "line": raw.decode("utf-8")})
+        except UnicodeDecodeError:
+            return _line({"t": round(t, 6), "b64": base64.b64encode(raw).decode("ascii")})
+
+    @staticmethod
+    def keep_alive_line(t: float) -> bytes:
+        """The entry of a keep-alive (an empty line)."""
+        return _line({"t": round(t, 6), "line": ""})
 
     def header(self, endpoint: str, t: float) -> None:
-        """The header line: which endpoint, and when the recording started."""
-        self._write({"rxtweet": "record", "version": FORMAT_VERSION, "endpoint": endpoint, "t": t})
+        """Write the header line."""
+        self._out.write(self.header_line(endpoint, t))
 
     def message(self, raw: bytes, t: float) -> None:
-        """A line as received (a message or a malformed line)."""
-        try:
-            self._write({"t": round(t, 6), "line": raw.decode("utf-8")})
-        except UnicodeDecodeError:
-            self._write({"t": round(t, 6), "b64": base64.b64encode(raw).decode("ascii")})
+        """Write a line as received (a message or a malformed line)."""
+        self._out.write(self.entry_line(raw, t))
 
     def keep_alive(self, t: float) -> None:
-        """A keep-alive (an empty line)."""
-        self._write({"t": round(t, 6), "line": ""})
+        """Write a keep-alive (an empty line)."""
+        self._out.write(self.keep_alive_line(t))
 
     malformed = message
 

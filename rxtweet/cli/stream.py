@@ -8,8 +8,16 @@ that is not a JSON object is reported on stderr and skipped, so the file stays v
 (see :mod:`rxtweet.cli.recording` for the format).
 
 While it runs, a one-line progress display (messages, rate, reconnects, drops) is redrawn
-on stderr when stderr is a terminal. Reconnects and dropped lines are always reported on
-stderr (one line each) unless ``--quiet``.
+on stderr when stderr is a terminal; when it is not (a log file, a service manager), a
+status line (messages, keep-alives, time since the last message) is printed every
+``--status-interval`` seconds instead. Reconnects and dropped lines are always reported on
+stderr (one line each) unless ``--quiet``. ``filter`` (API v2) first lists the active rules.
+
+The output file only ever holds whole lines: lines are written in blocks, and when a write
+fails (a full disk, a file size limit) the file is cut back to its last complete line, and
+the summary counts only the messages that reached it. A file given to ``-o`` that ends in
+a partial line (from a crash) is repaired before anything is appended: a complete JSON
+line that only lacks its newline gets one; a fragment is removed, with a WARNING.
 """
 
 from __future__ import annotations
@@ -17,6 +25,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
+import os
 import sys
 import threading
 import time
@@ -24,6 +33,7 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from typing import Any, BinaryIO, Protocol
 
+import orjson
 from reactivex import Observable
 
 from ..events import Connected, KeepAlive, MalformedMessage, Reconnecting
@@ -34,10 +44,11 @@ from .common import (
     Redactor,
     bearer_token,
     describe_cause,
+    error_for,
     oauth1_credentials,
     silence_stdout,
 )
-from .console import Console
+from .console import Console, printable
 from .recording import RecordWriter
 
 __all__ = ["add_stream_arguments", "run_filter", "run_record", "run_sample"]
@@ -46,6 +57,9 @@ log = logging.getLogger("rxtweet.cli")
 
 _TICK = 0.25
 _RATE_WINDOW = 10.0
+#: Lines are written in blocks of about this size (and at least every tick).
+_BLOCK = 64 * 1024
+DEFAULT_STATUS_INTERVAL = 60.0
 _FIELDS = (
     ("tweet_fields", "--tweet-fields", "tweet.fields"),
     ("user_fields", "--user-fields", "user.fields"),
@@ -72,6 +86,14 @@ def add_stream_arguments(parser: argparse.ArgumentParser, *, filtered: bool | No
     out.add_argument("--limit", type=_positive_int, metavar="N", help="stop after N tweets")
     out.add_argument(
         "-q", "--quiet", action="store_true", help="no notices or summary on stderr, only errors"
+    )
+    out.add_argument(
+        "--status-interval",
+        type=_non_negative_float,
+        metavar="S",
+        default=DEFAULT_STATUS_INTERVAL,
+        help="when stderr is not a terminal, print a status line every S seconds "
+        f"(default: {DEFAULT_STATUS_INTERVAL:g}; 0: never)",
     )
     v2 = parser.add_argument_group("API v2 (default)")
     for _, flag, query in _FIELDS:
@@ -127,6 +149,13 @@ def _non_negative_int(text: str) -> int:
     return value
 
 
+def _non_negative_float(text: str) -> float:
+    value = float(text)
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0: {text}")
+    return value
+
+
 def _positive_float(text: str) -> float:
     value = float(text)
     if not value > 0:
@@ -154,7 +183,9 @@ class _Opened:
         self.endpoint = endpoint
 
 
-def _open(args: argparse.Namespace, redactor: Redactor, filtered: bool) -> _Opened:
+def _open(
+    args: argparse.Namespace, redactor: Redactor, filtered: bool, console: Console
+) -> _Opened:
     if args.v1:
         return _open_v1(args, redactor, filtered)
     v1_only = [
@@ -182,12 +213,39 @@ def _open(args: argparse.Namespace, redactor: Redactor, filtered: bool) -> _Open
         base_url=args.base_url or DEFAULT_BASE_URL,
         stall_timeout=args.stall_timeout or 21.0,
         max_retries=_max_retries(args),
+        return_type=dict,
     )
+    if filtered and not args.quiet:
+        _show_rules(client, console)
     params: dict[str, Any] = {attr: getattr(args, attr) for attr, _, _ in _FIELDS}
     params["backfill_minutes"] = args.backfill_minutes
     stream = client.filter_stream(**params) if filtered else client.sample_stream(**params)
     endpoint = "/2/tweets/search/stream" if filtered else "/2/tweets/sample/stream"
     return _Opened(stream.items, _is_v2_tweet, endpoint)
+
+
+def _show_rules(client: Any, console: Console) -> None:
+    """Print the active rules to stderr (as twarc2 does), escaped: they come from the server.
+
+    A failure to list them is only a notice: the stream itself reports (or survives) it.
+    """
+    try:
+        doc = client.get_rules()
+    except Exception as exc:  # the stream itself will say what is wrong
+        log.debug("listing the rules failed", exc_info=True)
+        console.print(printable(f"could not list the active rules: {error_for(exc).message}"))
+        return
+    rules = doc.get("data") if isinstance(doc, dict) else None
+    if not rules:
+        console.print("no active rules: the filtered stream needs some (`rxtweet rules add`)")
+        return
+    console.print(f"active rules ({len(rules)}):")
+    for rule in rules:
+        if not isinstance(rule, dict):
+            continue
+        tag = f"  [{rule['tag']}]" if rule.get("tag") is not None else ""
+        rule_id = f"  (id {rule['id']})" if rule.get("id") is not None else ""
+        console.print(printable(f"  {rule.get('value', '')}{tag}{rule_id}"))
 
 
 def _max_retries(args: argparse.Namespace) -> float:
@@ -247,22 +305,120 @@ def _open_v1(args: argparse.Namespace, redactor: Redactor, filtered: bool) -> _O
 # --- sinks ----------------------------------------------------------------------------------
 
 
+class _Lines:
+    """Whole lines to a binary output, in blocks, counting the messages that reached it.
+
+    ``add`` queues a line (ending in ``\\n``) with its kind; ``flush`` writes the queue.
+    With ``fd`` (a file opened by path), a write that fails part-way (a full disk,
+    ``RLIMIT_FSIZE``) is undone back to the last complete line (``ftruncate``), so the file
+    never ends mid-line, and the line counts stay exact. Thread-safe: the reader thread adds
+    and may flush a full block, the main thread flushes on each tick.
+    """
+
+    #: Kinds of line.
+    OTHER, MESSAGE, TWEET = 0, 1, 2
+
+    def __init__(self, out: BinaryIO, *, fd: int | None = None, size: int = 0) -> None:
+        self._out = out
+        self._fd = fd
+        self._size = size  # bytes in the file, all of them whole lines
+        self._lock = threading.Lock()
+        self._pending: list[bytes] = []
+        self._kinds: list[int] = []
+        self._pending_bytes = 0
+        self._block_written = 0
+        self.messages_written = 0
+        self.tweets_written = 0
+        self.failed = False
+
+    def add(self, line: bytes, kind: int) -> None:
+        """Queue ``line`` (which ends with ``\\n``); write the queue when a block is full."""
+        with self._lock:
+            if self.failed:
+                return
+            self._pending.append(line)
+            self._kinds.append(kind)
+            self._pending_bytes += len(line)
+            if self._pending_bytes >= _BLOCK:
+                self._flush()
+
+    def flush(self) -> None:
+        """Write every queued line. Raises the ``OSError`` of a failed write (once)."""
+        with self._lock:
+            if not self.failed:
+                self._flush()
+
+    def _flush(self) -> None:
+        if self._pending:
+            block = b"".join(self._pending)
+            kinds = self._kinds
+            self._pending, self._kinds, self._pending_bytes = [], [], 0
+            try:
+                self._write(block)
+            except OSError:
+                self.failed = True
+                self._count(kinds, self._undo_partial(block))
+                raise
+            self._count(kinds, len(kinds))
+        if self._fd is None:
+            try:
+                self._out.flush()
+            except OSError:
+                self.failed = True
+                raise
+
+    def _write(self, block: bytes) -> None:
+        self._block_written = 0
+        if self._fd is None:
+            self._out.write(block)
+            return
+        view = memoryview(block)
+        while self._block_written < len(block):
+            # A short count is how a write that reaches a size limit reports it; the next
+            # call then fails with EFBIG or ENOSPC.
+            n = os.write(self._fd, view[self._block_written :])
+            self._block_written += n
+            self._size += n
+
+    def _undo_partial(self, block: bytes) -> int:
+        """Cut the file back to its last whole line; return how many lines of ``block`` stay."""
+        if self._fd is None:
+            return 0  # stdout: what reached it is unknown, and it cannot be cut back
+        written = self._block_written
+        keep = block.rfind(b"\n", 0, written) + 1
+        partial = written - keep
+        if partial:
+            try:
+                os.ftruncate(self._fd, self._size - partial)
+                self._size -= partial
+            except OSError as exc:
+                log.error("could not remove a partial last line from the output: %s", exc)
+        return block.count(b"\n", 0, keep)
+
+    def _count(self, kinds: list[int], lines: int) -> None:
+        for kind in kinds[:lines]:
+            if kind:
+                self.messages_written += 1
+                if kind == self.TWEET:
+                    self.tweets_written += 1
+
+
 class _Sink(Protocol):
-    def message(self, raw: bytes, t: float) -> None: ...
+    lines: _Lines
+
+    def message(self, raw: bytes, t: float, tweet: bool) -> None: ...
     def keep_alive(self, t: float) -> None: ...
     def malformed(self, raw: bytes, t: float) -> None: ...
-    def flush(self) -> None: ...
 
 
 class _JsonlSink:
     """Each message's raw bytes and ``\\n``; keep-alives and malformed lines are not written."""
 
-    def __init__(self, out: BinaryIO) -> None:
-        self._write = out.write
-        self.flush = out.flush
+    def __init__(self, lines: _Lines) -> None:
+        self.lines = lines
 
-    def message(self, raw: bytes, t: float) -> None:
-        self._write(raw + b"\n")
+    def message(self, raw: bytes, t: float, tweet: bool) -> None:
+        self.lines.add(raw + b"\n", _Lines.TWEET if tweet else _Lines.MESSAGE)
 
     def keep_alive(self, t: float) -> None:
         pass
@@ -271,19 +427,83 @@ class _JsonlSink:
         pass
 
 
+class _RecordSink:
+    """Every line as received, as recording entries (see :mod:`rxtweet.cli.recording`)."""
+
+    def __init__(self, lines: _Lines, endpoint: str, t: float) -> None:
+        self.lines = lines
+        lines.add(RecordWriter.header_line(endpoint, t), _Lines.OTHER)
+
+    def message(self, raw: bytes, t: float, tweet: bool) -> None:
+        self.lines.add(RecordWriter.entry_line(raw, t), _Lines.TWEET if tweet else _Lines.MESSAGE)
+
+    def keep_alive(self, t: float) -> None:
+        self.lines.add(RecordWriter.keep_alive_line(t), _Lines.OTHER)
+
+    def malformed(self, raw: bytes, t: float) -> None:
+        self.lines.add(RecordWriter.entry_line(raw, t), _Lines.OTHER)
+
+
 @contextlib.contextmanager
-def _output(path: str) -> Iterator[tuple[BinaryIO, str]]:
+def _output(path: str) -> Iterator[tuple[_Lines, str]]:
     if path == "-":
-        yield sys.stdout.buffer, "stdout"
+        yield _Lines(sys.stdout.buffer), "stdout"
         return
     try:
-        fh = open(path, "ab")  # noqa: SIM115 - closed below
+        fh = open(path, "a+b", buffering=0)  # noqa: SIM115 - closed below; read: the tail check
     except OSError as exc:
         raise CliError(f"cannot open {path}: {exc.strerror or exc}") from exc
     try:
-        yield fh, path
+        try:
+            size = _repair_tail(fh.fileno(), path)
+        except OSError as exc:
+            raise CliError(f"cannot append to {path}: {exc.strerror or exc}") from exc
+        yield _Lines(fh, fd=fh.fileno(), size=size), path
     finally:
         fh.close()
+
+
+#: How far back a partial last line is looked for; beyond that the file is refused.
+_MAX_TAIL = 16 * 1024 * 1024
+
+
+def _repair_tail(fd: int, path: str) -> int:
+    """Make the file at ``fd`` end with a whole line before appending; return its size.
+
+    A last line without its ``\\n`` that is a complete JSON value (written by another tool)
+    gets its newline; a fragment (an earlier run killed mid-write) is cut off, with a WARNING,
+    so that the next line is not glued onto it.
+
+    Raises:
+        CliError: the file does not look like JSONL (no newline in its last 16 MiB).
+    """
+    size = os.fstat(fd).st_size
+    if size == 0 or os.pread(fd, 1, size - 1) == b"\n":
+        return size
+    start = max(0, size - _MAX_TAIL)
+    tail = os.pread(fd, size - start, start)
+    cut = tail.rfind(b"\n") + 1
+    if cut == 0 and start > 0:
+        raise CliError(
+            f"{path} does not end with a complete line and does not look like JSONL: "
+            "not appending to it",
+            hint="choose another file with -o",
+        )
+    fragment = tail[cut:]
+    try:
+        orjson.loads(fragment)
+    except ValueError:
+        os.ftruncate(fd, start + cut)
+        log.warning(
+            "%s ended in a partial line (%d bytes, left by an interrupted write): removed it "
+            "before appending",
+            path,
+            len(fragment),
+        )
+        return start + cut
+    os.write(fd, b"\n")
+    log.warning("%s did not end with a newline: added one before appending", path)
+    return size + 1
 
 
 # --- the run --------------------------------------------------------------------------------
@@ -299,6 +519,7 @@ class _Counters:
         self.keep_alives = 0
         self.reconnects = 0
         self.dropped = 0
+        self.last_message: float | None = None  # monotonic time of the last message
         self.waiting_until: float | None = None  # monotonic time of a scheduled reconnect
         self._samples: deque[tuple[float, int]] = deque()
 
@@ -317,11 +538,18 @@ def _clock(seconds: float) -> str:
     return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
 
 
+def _since_last(counters: _Counters, now: float) -> str:
+    if counters.last_message is None:
+        return "no message yet"
+    return f"last message {_clock(now - counters.last_message)} ago"
+
+
 def _progress(counters: _Counters, label: str, now: float) -> str:
     bits = [
         f"{label}",
         f"{counters.messages:,} messages ({counters.tweets:,} tweets)",
         f"{counters.rate(now):.1f}/s",
+        f"keep-alives {counters.keep_alives:,}",
         f"reconnects {counters.reconnects}",
         f"dropped {counters.dropped}",
         _clock(now - counters.started),
@@ -329,6 +557,21 @@ def _progress(counters: _Counters, label: str, now: float) -> str:
     if counters.waiting_until is not None and counters.waiting_until > now:
         bits.append(f"reconnecting in {counters.waiting_until - now:.0f} s")
     return "  ".join(bits)
+
+
+def _status(counters: _Counters, now: float) -> str:
+    """The periodic status line printed when stderr is not a terminal."""
+    bits = [
+        f"status after {_clock(now - counters.started)}:",
+        f"{counters.messages:,} messages ({counters.tweets:,} tweets),",
+        f"{counters.keep_alives:,} keep-alives,",
+        f"{counters.reconnects} reconnects,",
+        f"{counters.dropped} dropped;",
+        _since_last(counters, now),
+    ]
+    if counters.waiting_until is not None and counters.waiting_until > now:
+        bits.append(f"(reconnecting in {counters.waiting_until - now:.0f} s)")
+    return " ".join(bits)
 
 
 def _seconds(delay: float) -> str:
@@ -348,10 +591,11 @@ def _run(
     done = threading.Event()
     failure: list[BaseException] = []
     is_tweet = opened.is_tweet
+    lines = sink.lines
 
     def notice(text: str) -> None:
         if not quiet:
-            console.print(text)
+            console.print(printable(text))
 
     def on_next(item: Any) -> None:
         if done.is_set():
@@ -359,9 +603,11 @@ def _run(
         now = time.time()
         try:
             if type(item) is Parsed:
-                sink.message(item.raw, now)
+                tweet = is_tweet(item.value)
+                sink.message(item.raw, now, tweet)
                 counters.messages += 1
-                if is_tweet(item.value):
+                counters.last_message = time.monotonic()
+                if tweet:
                     counters.tweets += 1
                     if limit is not None and counters.tweets >= limit:
                         done.set()
@@ -399,36 +645,57 @@ def _run(
             console.style(f"streaming {opened.endpoint} to {destination}; Ctrl-C to stop", "green")
         )
     label = f"-> {destination}"
+    status_every: float = 0.0 if console.tty or quiet else args.status_interval
+    next_status = counters.started + status_every
     interrupted = False
     subscription = opened.items.subscribe(on_next, on_error, done.set)
     try:
-        while not done.wait(_TICK):
-            sink.flush()
+        while not done.wait(_TICK if not status_every else min(_TICK, status_every)):
+            lines.flush()
+            now = time.monotonic()
             if not quiet:
-                console.live([_progress(counters, label, time.monotonic())])
+                console.live([_progress(counters, label, now)])
+            if status_every and now >= next_status:
+                console.print(_status(counters, now))
+                next_status = now + status_every
     except KeyboardInterrupt:
         interrupted = True
+    except OSError as exc:  # a failed write, on this thread's tick
+        failure.append(exc)
     finally:
         done.set()  # later items are ignored, even those already on their way
         subscription.dispose()
         console.clear()
     try:
-        sink.flush()
+        lines.flush()
     except OSError as exc:
         failure.append(exc)
 
     if failure and isinstance(failure[0], BrokenPipeError):
         silence_stdout()
         return ExitCode.OK  # the reader went away (e.g. `| head`): not an error
+    write_failed = lines.failed
     elapsed = time.monotonic() - counters.started
     if not quiet:
         reconnects = f"{counters.reconnects} reconnect{'s' if counters.reconnects != 1 else ''}"
+        lost = counters.messages - lines.messages_written
         console.print(
-            f"{counters.messages:,} messages ({counters.tweets:,} tweets) written to "
+            f"{lines.messages_written:,} messages ({lines.tweets_written:,} tweets) written to "
             f"{destination} in {_clock(elapsed)}; {reconnects}, {counters.dropped} dropped"
+            + (f"; {lost:,} received but not written" if write_failed and lost else "")
             + ("; interrupted" if interrupted else "")
         )
     if failure:
+        if write_failed and isinstance(failure[0], OSError):
+            error = failure[0]
+            raise CliError(
+                f"writing to {destination} failed: {error.strerror or error}; "
+                + (
+                    "the file ends with the last complete line"
+                    if destination != "stdout"
+                    else "the output may end with a partial line"
+                )
+            ) from error
         raise failure[0]
     return ExitCode.INTERRUPTED if interrupted else ExitCode.OK
 
@@ -436,9 +703,9 @@ def _run(
 def _stream_command(
     args: argparse.Namespace, redactor: Redactor, console: Console, *, filtered: bool
 ) -> int:
-    opened = _open(args, redactor, filtered)
-    with _output(args.output) as (out, name):
-        return _run(opened, _JsonlSink(out), name, args, console)
+    opened = _open(args, redactor, filtered, console)
+    with _output(args.output) as (lines, name):
+        return _run(opened, _JsonlSink(lines), name, args, console)
 
 
 def run_sample(args: argparse.Namespace, redactor: Redactor, console: Console) -> int:
@@ -454,8 +721,6 @@ def run_filter(args: argparse.Namespace, redactor: Redactor, console: Console) -
 def run_record(args: argparse.Namespace, redactor: Redactor, console: Console) -> int:
     """``rxtweet record [sample|filter]``."""
     filtered = args.endpoint == "filter"
-    opened = _open(args, redactor, filtered)
-    with _output(args.output) as (out, name):
-        writer = RecordWriter(out)
-        writer.header(opened.endpoint, time.time())
-        return _run(opened, writer, name, args, console)
+    opened = _open(args, redactor, filtered, console)
+    with _output(args.output) as (lines, name):
+        return _run(opened, _RecordSink(lines, opened.endpoint, time.time()), name, args, console)
