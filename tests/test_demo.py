@@ -39,6 +39,10 @@ def test_demo_shows_tweets_reconnects_and_drops_and_cleans_up(
     assert summary_number(summary, "dropped") >= 1
     assert "HTTP 503 Service Unavailable" in out
     assert "truncated JSON" in summary
+    # The fake server sends only requested fields, as X: the demo asks for lang and entities.
+    languages = re.search(r"^  languages\s+(.*)$", summary, re.MULTILINE)
+    assert languages and "en " in languages.group(1) and "und" not in languages.group(1)
+    assert re.search(r"^  hashtags\s+#", summary, re.MULTILINE)
     # Not a terminal: plain lines, no ANSI escapes.
     assert "\x1b" not in out and "\r" not in out
     deadline = time.monotonic() + 2

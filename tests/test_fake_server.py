@@ -48,8 +48,6 @@ def server_threads() -> list[threading.Thread]:
     return [t for t in threading.enumerate() if t.name.startswith("rxtweet-fake-server")]
 
 
-
-
 @pytest.fixture(autouse=True)
 def no_leftover_threads() -> Iterator[None]:
     yield
@@ -215,7 +213,7 @@ def test_random_chunking_is_seeded_and_ignores_message_boundaries(raw: Any) -> N
     ends = set(itertools.accumulate(len(wire(m)) for m in messages))
 
     def run() -> list[bytes]:
-        with FakeStreamServer(messages=messages) as server:
+        with FakeStreamServer(messages=messages, fields="all") as server:
             server.script(Attempt(chunking="random", seed=3, ending="close"))
             client: Raw = raw(server).request()
             client.head()
@@ -343,7 +341,7 @@ def test_gzip_is_one_stream_sync_flushed_per_message(raw: Any) -> None:
 @pytest.mark.parametrize("chunking", ["line", "random", "byte"])
 def test_gzip_with_each_chunking_decodes_with_requests(chunking: Any) -> None:
     messages = list(itertools.islice(generate_v2_messages(seed=2), 10))
-    with FakeStreamServer(messages=messages) as server:
+    with FakeStreamServer(messages=messages, fields="all") as server:
         server.script(Attempt(gzip=True, chunking=chunking, ending="close", seed=9))
         with requests.get(server.url + PATH, stream=True, timeout=2) as response:
             assert response.headers["content-encoding"] == "gzip"

@@ -123,7 +123,8 @@ def _fault_cycle(rate: float, seconds: float) -> list[Attempt]:
 def _messages(seed: int, period: int) -> Iterator[Any]:
     """Generated tweets with two malformed lines in every ``period`` messages."""
     truncated_at, glued_at = max(1, period // 10), max(2, period * 55 // 100)
-    for i, message in enumerate(generate_v2_messages(seed=seed)):
+    # Stamped when sent (clock), so created_at and the ids are live, as from X.
+    for i, message in enumerate(generate_v2_messages(seed=seed, clock=time.time)):
         k = i % period
         if k == truncated_at:
             line = orjson.dumps(message)

@@ -13,6 +13,12 @@ while no client is connected wait for the next one). Faults: ``--cut-every N`` a
 silence (alternating when both are given); ``--status CODE --times N`` answers the first N
 connections with an error; ``--gzip`` and ``--chunking`` change the wire format.
 
+As X does (see :class:`~rxtweet.testing.FakeStreamServer`), each message carries only the
+default fields plus what the request asks for (``--all-fields``: lines as they are), and the
+filtered stream sends only lines matching the rules added through the rules endpoint and
+answers 409 while there is none (``--ignore-rules``: every line, with its own
+``matching_rules``). v1.1 paths serve the lines as they are.
+
 The URL is printed on stdout (its own line, first); everything else goes to stderr. Runs
 until Ctrl-C, then exits 0.
 """
@@ -20,6 +26,7 @@ until Ctrl-C, then exits 0.
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 import threading
 import time
@@ -34,7 +41,7 @@ from .common import CliError, ExitCode, Redactor
 from .console import Console
 from .recording import RecordingError, detect_format, read_entries
 
-__all__ = ["DESCRIPTION", "add_serve_arguments", "run_serve"]
+__all__ = ["DESCRIPTION", "add_serve_arguments", "run_serve", "token_hint"]
 
 #: ``rxtweet serve --help``: the docstring above, as plain text.
 DESCRIPTION = """\
@@ -48,6 +55,11 @@ Timing: --rate messages per second, or --timing original to reproduce a recordin
 end each connection after N messages abruptly / with silence (alternating when both are
 given); --status CODE --times N answer the first N connections with an error; --gzip and
 --chunking change the wire format.
+
+As X does, each message carries only the default fields plus the requested tweet.fields,
+expansions, user.fields... (--all-fields: lines as they are), and the filtered stream sends
+only lines matching the rules added through the rules endpoint, with those rules in
+matching_rules, and answers 409 while there is none (--ignore-rules: every line as it is).
 
 The URL is printed on stdout, first; everything else goes to stderr. Runs until Ctrl-C,
 then exits 0."""
@@ -114,7 +126,20 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     api.add_argument(
         "--require-rules",
         action="store_true",
-        help="answer the filtered stream with 409 while it has no rules, as X does",
+        help="answer the filtered stream with 409 while it has no rules, as X does "
+        "(the default; with --ignore-rules too)",
+    )
+    api.add_argument(
+        "--all-fields",
+        action="store_true",
+        help="send every line as it is in FILE (default: only X's default fields plus the "
+        "requested tweet.fields/expansions/user.fields/..., as X does)",
+    )
+    api.add_argument(
+        "--ignore-rules",
+        action="store_true",
+        help="filtered stream: send every line with its own matching_rules, without rules "
+        "(default: only lines matching the rules added through the rules endpoint, as X does)",
     )
 
 
@@ -231,7 +256,9 @@ def run_serve(args: argparse.Namespace, redactor: Redactor, console: Console) ->
         bearer_token=args.require_token,
         keepalive_interval=args.keepalive,
         default=default,
-        require_rules=args.require_rules,
+        fields="all" if args.all_fields else "requested",
+        match_rules=not args.ignore_rules,
+        require_rules=args.require_rules or not args.ignore_rules,
         host=args.host,
         port=args.port,
     )
@@ -322,5 +349,37 @@ def _announce(
     v2 = sorted(p for p in V2_STREAM_PATHS if p.startswith("/2/tweets/s"))
     console.print(f"  v2:   {'  '.join(v2)}  (rules: /2/tweets/search/stream/rules)")
     console.print(f"  v1.1: {'  '.join(sorted(V1_STREAM_PATHS))}")
-    console.print(f"  try:  X_BEARER_TOKEN=any rxtweet sample --base-url {server.url}")
+    shaping = []
+    if not args.all_fields:
+        shaping.append("fields as requested (--all-fields: lines as they are)")
+    if not args.ignore_rules:
+        shaping.append(
+            "filtered stream: lines matching the rules added with `rxtweet rules add` "
+            "(--ignore-rules: every line)"
+        )
+    if shaping:
+        console.print(f"  as X: {'; '.join(shaping)}")
+    console.print(
+        f"  try:  X_BEARER_TOKEN={token_hint(args.require_token)} rxtweet sample "
+        f"--base-url {server.url}"
+    )
     console.print("Ctrl-C to stop")
+
+
+#: X's app-only bearer tokens start like this: such a value is a real credential.
+_REAL_TOKEN_PREFIX = "AAAAAAAAAAAAAAAAAAAAA"  # noqa: S105 - a prefix to detect, not a secret
+
+
+def token_hint(token: str | None) -> str:
+    """The ``X_BEARER_TOKEN`` value to show in the ``try:`` hint, shell-quoted.
+
+    Without ``--require-token`` any token works. With it, the hint must carry that token
+    or the suggested command fails with 401 (exit 4): the value is the user's own test token
+    for a loopback server, chosen on this very command line, so it is shown - unless it looks
+    like a real X bearer token (someone reusing their credential), which is never echoed.
+    """
+    if token is None:
+        return "any"
+    if token.startswith(_REAL_TOKEN_PREFIX) or len(token) > 64:
+        return "'<the --require-token value>'"
+    return shlex.quote(token)

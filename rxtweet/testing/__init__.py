@@ -4,7 +4,13 @@
   streaming endpoints (v2 and v1.1) and the filtered-stream rules endpoint. Script what
   each connection attempt gets with :class:`Attempt` (status, messages, chunking, gzip,
   how the response ends); inspect what clients sent with :class:`RecordedRequest`.
-* :func:`generate_v2_messages`: an endless, deterministic stream of realistic v2 messages.
+  By default it answers as X does: only the fields a request asks for, and on the filtered
+  stream only the messages matching the rules added through the rules endpoint (409
+  without rules); ``fields="all"`` and ``match_rules=False`` send messages as given.
+* :func:`generate_v2_messages`: an endless, deterministic stream of realistic v2 messages
+  (``clock=time.time`` stamps each one with the time it is sent).
+* :func:`live_threads`: the threads of rxtweet still running (re-exported from
+  :mod:`rxtweet.scheduling`), for a fixture asserting that a test left nothing behind.
 
 Example (a pytest test)::
 
@@ -31,12 +37,14 @@ server is stopped.
 
 from __future__ import annotations
 
+from ..scheduling import live_threads
 from .generate import generate_v2_messages
 from .server import (
     Attempt,
     Chunking,
     Ending,
     FakeStreamServer,
+    FieldsMode,
     MessageSource,
     RecordedRequest,
     default_error_body,
@@ -47,8 +55,10 @@ __all__ = [
     "Chunking",
     "Ending",
     "FakeStreamServer",
+    "FieldsMode",
     "MessageSource",
     "RecordedRequest",
     "default_error_body",
     "generate_v2_messages",
+    "live_threads",
 ]

@@ -13,7 +13,8 @@ the recorded twarc-csv file in ``/work/shared/data/real/v2``)::
 The text is multilingual (English, Japanese, Spanish, Portuguese, Arabic, Hindi, Korean,
 Turkish, French, Indonesian, Thai, Russian, German) with emoji, hashtags, mentions and t.co
 links; ``entities`` offsets are code-point offsets into ``text``. Ids are snowflakes that
-increase strictly; ``created_at`` is derived from the id's timestamp.
+increase strictly; ``created_at`` is derived from the id's timestamp, which follows a fixed
+2024 timeline or, with ``clock=time.time``, the time each tweet is generated.
 
 Example::
 
@@ -33,7 +34,7 @@ or ``entities``) may be shared between messages: treat messages as read-only.
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -176,7 +177,11 @@ def _make_users(rng: random.Random, n: int) -> list[dict[str, Any]]:
 
 
 def generate_v2_messages(
-    seed: int = 0, *, expansions: bool = True, matching_rules: bool = False
+    seed: int = 0,
+    *,
+    expansions: bool = True,
+    matching_rules: bool = False,
+    clock: Callable[[], float] | None = None,
 ) -> Iterator[dict[str, Any]]:
     """Yield realistic API v2 stream Tweet messages forever, deterministically per ``seed``.
 
@@ -186,8 +191,18 @@ def generate_v2_messages(
         expansions: add ``includes.users`` (author, plus the replied-to or retweeted user)
             and, for retweets and quotes, ``includes.tweets``.
         matching_rules: add filtered-stream ``matching_rules`` (``id`` strings, ``tag``).
+            :class:`~rxtweet.testing.FakeStreamServer` replaces them with the rules that
+            really match unless it runs with ``match_rules=False``.
+        clock: ``None`` (default): a fixed timeline from 2024-01-10T12:00:00Z, 0-3 ms per
+            tweet, so the same seed gives the same ids. A function returning epoch seconds
+            (``time.time``): each tweet is stamped when it is generated - the server pulls
+            the next message just before sending it, so ``created_at`` and the Snowflake id
+            (``(ms - 1288834974657) << 22 | worker | seq``) follow that clock, and lag
+            (receive time minus creation time) can be tested; a clock that goes back is
+            ignored (ids keep increasing). Text, users and entities stay deterministic.
 
-    Use :func:`itertools.islice` to take a finite number.
+    ``created_at`` is the id's time truncated to the second (X sends ``.000Z``); the id
+    carries the millisecond. Use :func:`itertools.islice` to take a finite number.
     """
     rng = random.Random(seed)
     rand = rng.random
@@ -205,12 +220,18 @@ def generate_v2_messages(
     i = 0
     while True:
         # Snowflake id: strictly increasing (time advances 0-3 ms; seq within a ms).
-        step = randrange(4)
+        step = randrange(4)  # drawn with a clock too, so the rest stays the same per seed
+        if clock is not None:
+            now_ms = int(clock() * 1000)
+            step = now_ms - ms if now_ms > ms else 0
         if step:
             ms += step
             seq = 0
         else:
             seq += 1
+            if seq > 0xFFF:  # 4096 tweets in one millisecond: borrow the next one
+                ms += 1
+                seq = 0
         tweet_id = str(((ms - _TWEPOCH_MS) << 22) | worker | (seq & 0xFFF))
         if ms // 1000 != second:
             second = ms // 1000

@@ -6,6 +6,12 @@ chunked decoding, gzip, timeouts, reconnects — against it. What each *connecti
 receives is scripted with :class:`Attempt` values; every request is recorded as a
 :class:`RecordedRequest`.
 
+By default it answers as X does (see :class:`FakeStreamServer`): Tweet streams send only
+the default fields plus what ``tweet.fields``/``expansions``/``*.fields`` ask for, and the
+filtered stream sends only messages matching the rules added through the rules endpoint
+(``matching_rules`` filled with their ids and tags) and answers 409 while there is none.
+``fields="all"`` and ``match_rules=False`` send messages as given.
+
 Example::
 
     import requests
@@ -63,6 +69,7 @@ import logging
 import math
 import os
 import random
+import re
 import socket
 import threading
 import time
@@ -84,6 +91,7 @@ __all__ = [
     "Chunking",
     "Ending",
     "FakeStreamServer",
+    "FieldsMode",
     "MessageSource",
     "RecordedRequest",
     "default_error_body",
@@ -318,6 +326,16 @@ class _Cursor:
     def peek(self) -> bytes | None:
         with self._lock:
             return self._next(consume=False)
+
+    def peek_shaped(self, shape: Callable[[bytes], bytes | None]) -> bytes | None:
+        """The next message as ``shape`` makes it, dropping those it turns into ``None``."""
+        with self._lock:
+            while (message := self._next(consume=False)) is not None:
+                wire = shape(message)
+                if wire is not None:
+                    return wire
+                self._front.popleft()
+            return None
 
     def _next(self, *, consume: bool) -> bytes | None:
         if not self._front:
@@ -572,8 +590,9 @@ class _Body:
             self._pending += len(data)
             self._produced += len(data)
 
-    def add(self, message: bytes) -> None:
-        self._append(self._encode(message + _CRLF))
+    def add(self, message: bytes, wire: bytes | None = None) -> None:
+        """Queue ``wire`` (default: ``message``); ``message`` is what a re-queue puts back."""
+        self._append(self._encode((message if wire is None else wire) + _CRLF))
         self._marks.append((self._produced, message))
 
     def maybe_pump(self) -> None:
@@ -658,6 +677,442 @@ class _Body:
         return items
 
 
+# --------------------------------------------------------------------------- honest answers
+#
+# By default the server answers what X would, for what the request asked: the filtered
+# stream delivers only messages matching the rules added through the rules endpoint, with
+# their real ids and tags in ``matching_rules``, and every Tweet stream trims each message to
+# X's default fields plus the requested ``tweet.fields``/``expansions``/``*.fields``.
+
+#: Tweet streams whose messages are ``{"data": Tweet, "includes": ..., ...}``: the ones the
+#: field trimming applies to (compliance, likes and label streams are sent verbatim).
+TWEET_STREAM_PATHS = frozenset(
+    {
+        "/2/tweets/sample/stream",
+        "/2/tweets/search/stream",
+        "/2/tweets/sample10/stream",
+        "/2/tweets/firehose/stream",
+        "/2/tweets/firehose/stream/lang/en",
+        "/2/tweets/firehose/stream/lang/ja",
+        "/2/tweets/firehose/stream/lang/ko",
+        "/2/tweets/firehose/stream/lang/pt",
+    }
+)
+
+FieldsMode: TypeAlias = Literal["requested", "all"]
+_FIELDS_MODES = frozenset({"requested", "all"})
+
+#: X's default fields of each object (sent whatever the request asked).
+_TWEET_DEFAULT = frozenset({"id", "text", "edit_history_tweet_ids"})
+_USER_DEFAULT = frozenset({"id", "name", "username"})
+_MEDIA_DEFAULT = frozenset({"media_key", "type"})
+_PLACE_DEFAULT = frozenset({"id", "full_name"})
+_POLL_DEFAULT = frozenset({"id", "options"})
+#: The Tweet field an expansion needs (X sends it with the expansion).
+_EXPANSION_FIELD = {
+    "author_id": "author_id",
+    "in_reply_to_user_id": "in_reply_to_user_id",
+    "referenced_tweets.id": "referenced_tweets",
+    "referenced_tweets.id.author_id": "referenced_tweets",
+    "attachments.media_keys": "attachments",
+    "attachments.poll_ids": "attachments",
+    "geo.place_id": "geo",
+    "entities.mentions.username": "entities",
+}
+#: Rule operators X has that this server does not evaluate (see :class:`FakeStreamServer`).
+_UNSUPPORTED_OPERATORS = frozenset(
+    {
+        "from",
+        "to",
+        "url",
+        "retweets_of",
+        "context",
+        "entity",
+        "conversation_id",
+        "bio",
+        "bio_name",
+        "bio_location",
+        "place",
+        "place_country",
+        "point_radius",
+        "bounding_box",
+        "sample",
+        "followers_count",
+        "tweets_count",
+        "following_count",
+        "listed_count",
+        "url_title",
+        "url_description",
+        "url_contains",
+        "source",
+        "in_reply_to_tweet_id",
+        "retweets_of_tweet_id",
+        "quotes_of_tweet_id",
+        "embedding",
+    }
+)
+_HAS = frozenset({"images", "media", "links", "hashtags", "mentions"})
+_IS = {"retweet": "retweeted", "reply": "replied_to", "quote": "quoted"}
+_RULE_TOKEN = re.compile(r'\s*(?:(-?)"((?:[^"\\]|\\.)*)"(?:~\d+)?|(\()|(\))|(-?)([^\s()"]+))')
+_WORD = re.compile(r"\w+")
+
+
+def _obj(value: Any) -> dict[str, Any]:
+    """``value`` if it is a JSON object, else an empty one (messages may be any shape)."""
+    return value if isinstance(value, dict) else {}
+
+
+def _words(text: str) -> list[str]:
+    return _WORD.findall(text.casefold())
+
+
+def _unspaced(text: str) -> bool:
+    """Whether ``text`` has a script written without spaces (CJK, Thai...): substring match."""
+    return any(
+        "\u0e00" <= ch <= "\u0e7f" or "\u2e80" <= ch <= "\u9fff" or "\uac00" <= ch <= "\ud7af"
+        for ch in text
+    )
+
+
+def _contains_words(haystack: list[str], needle: list[str]) -> bool:
+    n = len(needle)
+    if n == 0:
+        return False
+    first = needle[0]
+    return any(
+        haystack[i] == first and haystack[i : i + n] == needle for i in range(len(haystack) - n + 1)
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _Tweet:
+    """What a rule is matched against: one Tweet message, with everything X knows of it."""
+
+    text: str
+    words: list[str]
+    lang: str
+    hashtags: frozenset[str]
+    mentions: frozenset[str]
+    has: frozenset[str]
+    kinds: frozenset[str]
+
+    @staticmethod
+    def of(doc: Mapping[str, Any]) -> _Tweet:
+        data = doc["data"]
+        text = data.get("text") if isinstance(data.get("text"), str) else ""
+        entities = _obj(data.get("entities"))
+        hashtags = {
+            str(h.get("tag", "")).casefold()
+            for h in entities.get("hashtags") or ()
+            if isinstance(h, dict)
+        }
+        hashtags.update(m.casefold() for m in re.findall(r"(?<!\w)#(\w+)", text))
+        mentions = {
+            str(m.get("username", "")).casefold()
+            for m in entities.get("mentions") or ()
+            if isinstance(m, dict)
+        }
+        mentions.update(m.casefold() for m in re.findall(r"(?<!\w)@(\w+)", text))
+        attachments = _obj(data.get("attachments"))
+        media_keys = set(attachments.get("media_keys") or ())
+        includes = _obj(doc.get("includes"))
+        media_types = {
+            m.get("type")
+            for m in includes.get("media") or ()
+            if isinstance(m, dict) and m.get("media_key") in media_keys
+        }
+        has: set[str] = set()
+        if media_keys:
+            has.add("media")
+        if "photo" in media_types:
+            has.add("images")
+        if entities.get("urls") or "https://t.co/" in text or "http://" in text:
+            has.add("links")
+        if hashtags:
+            has.add("hashtags")
+        if mentions:
+            has.add("mentions")
+        kinds = {
+            str(r.get("type")) for r in data.get("referenced_tweets") or () if isinstance(r, dict)
+        }
+        return _Tweet(
+            text=text.casefold(),
+            words=_words(text),
+            lang=str(data.get("lang") or "").casefold(),
+            hashtags=frozenset(hashtags),
+            mentions=frozenset(mentions),
+            has=frozenset(has),
+            kinds=frozenset(kinds),
+        )
+
+
+_Test: TypeAlias = Callable[[_Tweet], bool]
+
+
+class _RuleSyntaxError(ValueError):
+    pass
+
+
+class _RuleParser:
+    """Compiles a rule value into a predicate over :class:`_Tweet`.
+
+    Grammar (X's, restricted): ``or := and ("OR" and)*``; ``and := unary+`` (a space is AND,
+    which binds tighter than OR); ``unary := "-"? atom``; ``atom := "(" or ")" | "phrase" |
+    term``. ``unsupported`` collects the operators this server cannot evaluate.
+    """
+
+    def __init__(self, value: str) -> None:
+        self.tokens: list[tuple[str, str, bool]] = []  # (kind, text, negated)
+        self.pos = 0
+        self.unsupported: list[str] = []
+        at = 0
+        while at < len(value):
+            if value[at:].strip() == "":
+                break
+            match = _RULE_TOKEN.match(value, at)
+            if match is None or match.end() == at:
+                raise _RuleSyntaxError(f"Unexpected character (at position {at + 1})")
+            neg_phrase, phrase, opening, closing, neg_term, term = match.groups()
+            if phrase is not None:
+                self.tokens.append(("phrase", phrase.replace('\\"', '"'), bool(neg_phrase)))
+            elif opening:
+                self.tokens.append(("(", "(", False))
+            elif closing:
+                self.tokens.append((")", ")", False))
+            elif term == "OR" and not neg_term:
+                self.tokens.append(("OR", "OR", False))
+            else:
+                self.tokens.append(("term", term, bool(neg_term)))
+            at = match.end()
+
+    def parse(self) -> tuple[_Test, bool]:
+        """The predicate, and whether the rule has a positive (non-negated) clause."""
+        if not self.tokens:
+            raise _RuleSyntaxError(
+                "Rules must contain at least one positive, non-stopword clause (at position 1)"
+            )
+        test, positive = self._or()
+        if self.pos != len(self.tokens):
+            raise _RuleSyntaxError("Unbalanced parentheses or a misplaced operator")
+        return test, positive
+
+    def _peek(self) -> str | None:
+        return self.tokens[self.pos][0] if self.pos < len(self.tokens) else None
+
+    def _or(self) -> tuple[_Test, bool]:
+        branches = [self._and()]
+        while self._peek() == "OR":
+            self.pos += 1
+            branches.append(self._and())
+        if len(branches) == 1:
+            return branches[0]
+        tests = [t for t, _ in branches]
+        return (lambda tw: any(t(tw) for t in tests)), all(p for _, p in branches)
+
+    def _and(self) -> tuple[_Test, bool]:
+        parts: list[tuple[_Test, bool]] = []
+        while self._peek() in ("term", "phrase", "("):
+            parts.append(self._unary())
+        if not parts:
+            raise _RuleSyntaxError("Expected a clause (an empty group or a dangling OR)")
+        if len(parts) == 1:
+            return parts[0]
+        tests = [t for t, _ in parts]
+        return (lambda tw: all(t(tw) for t in tests)), any(p for _, p in parts)
+
+    def _unary(self) -> tuple[_Test, bool]:
+        kind, text, negated = self.tokens[self.pos]
+        self.pos += 1
+        if kind == "(":
+            test, positive = self._or()
+            if self._peek() != ")":
+                raise _RuleSyntaxError("Unbalanced parentheses")
+            self.pos += 1
+            return test, positive
+        if kind == "term" and text == "-":
+            raise _RuleSyntaxError("Negation needs a term: no space after '-'")
+        test = self._phrase(text) if kind == "phrase" else self._term(text)
+        if negated:
+            return (lambda tw: not test(tw)), False
+        return test, True
+
+    @staticmethod
+    def _phrase(text: str) -> _Test:
+        if _unspaced(text):
+            needle = text.casefold()
+            return lambda tw: needle in tw.text
+        words = _words(text)
+        return lambda tw: _contains_words(tw.words, words)
+
+    def _term(self, text: str) -> _Test:
+        operator, colon, argument = text.partition(":")
+        name = operator.casefold()
+        if colon and argument:
+            arg = argument.casefold()
+            if name == "lang":
+                return lambda tw: tw.lang == arg
+            if name == "has" and arg in _HAS:
+                return lambda tw: arg in tw.has
+            if name == "is" and arg in _IS:
+                kind = _IS[arg]
+                return lambda tw: kind in tw.kinds
+            if name in _UNSUPPORTED_OPERATORS or name in ("has", "is"):
+                self.unsupported.append(text)
+                return lambda tw: False
+        if text.startswith("#") and len(text) > 1:
+            tag = text[1:].casefold()
+            return lambda tw: tag in tw.hashtags
+        if text.startswith("@") and len(text) > 1:
+            user = text[1:].casefold()
+            return lambda tw: user in tw.mentions
+        if text.startswith(("$", "~")):
+            self.unsupported.append(text)
+            return lambda tw: False
+        return self._phrase(text)
+
+
+@dataclass(frozen=True, slots=True)
+class _CompiledRule:
+    id: str
+    tag: str | None
+    test: _Test
+
+
+def _compile_rule(value: str) -> tuple[_Test | None, list[str], list[str]]:
+    """``(predicate, problems, unsupported operators)``; a predicate only without problems."""
+    parser: _RuleParser | None = None
+    try:
+        parser = _RuleParser(value)
+        test, positive = parser.parse()
+    except _RuleSyntaxError as exc:
+        return None, [f"{exc}"], parser.unsupported if parser else []
+    if not positive:
+        return None, ["Rules must contain a non-negation term (at position 1)"], []
+    return test, [], parser.unsupported
+
+
+def _request_set(query: Mapping[str, list[str]], name: str) -> frozenset[str]:
+    return frozenset(
+        part.strip() for value in query.get(name, ()) for part in value.split(",") if part.strip()
+    )
+
+
+def _pick(obj: Any, default: frozenset[str], asked: frozenset[str]) -> Any:
+    if not isinstance(obj, dict):
+        return obj
+    return {k: v for k, v in obj.items() if k in default or k in asked}
+
+
+class _Shaper:
+    """Turns one queued message into what ONE stream request receives (``None``: nothing).
+
+    Messages that are not a JSON object with a ``data`` object (errors, malformed lines,
+    bytes) pass verbatim, so fault injection keeps working.
+    """
+
+    def __init__(
+        self,
+        path: str,
+        query: Mapping[str, list[str]],
+        *,
+        fields: FieldsMode,
+        match_rules: bool,
+        rules: Callable[[], list[_CompiledRule]],
+        on_unmatched: Callable[[], None],
+    ) -> None:
+        tweets = path in TWEET_STREAM_PATHS
+        self.trim = fields == "requested" and tweets
+        self.match = match_rules and path == FILTERED_STREAM_PATH
+        self.strip_rules = self.trim and path != FILTERED_STREAM_PATH
+        self.active = self.trim or self.match or self.strip_rules
+        self._rules = rules
+        self._on_unmatched = on_unmatched
+        self.expansions = _request_set(query, "expansions")
+        implied = {_EXPANSION_FIELD[e] for e in self.expansions if e in _EXPANSION_FIELD}
+        self.tweet_fields = _request_set(query, "tweet.fields") | implied
+        self.included_tweet_fields = _request_set(query, "tweet.fields")
+        self.user_fields = _request_set(query, "user.fields")
+        self.media_fields = _request_set(query, "media.fields")
+        self.place_fields = _request_set(query, "place.fields")
+        self.poll_fields = _request_set(query, "poll.fields")
+
+    def shape(self, message: bytes) -> bytes | None:
+        if not self.active or message[:1] != b"{":
+            return message
+        try:
+            doc = orjson.loads(message)
+        except orjson.JSONDecodeError:
+            return message
+        if not isinstance(doc, dict) or not isinstance(doc.get("data"), dict):
+            return message
+        shaped = dict(doc)  # top-level keys are replaced, nested objects never mutated
+        if self.match:
+            tweet = _Tweet.of(doc)
+            matched = [rule for rule in self._rules() if rule.test(tweet)]
+            if not matched:
+                self._on_unmatched()
+                return None
+            shaped["matching_rules"] = [{"id": rule.id, "tag": rule.tag} for rule in matched]
+        elif self.strip_rules:
+            shaped.pop("matching_rules", None)
+        if self.trim:
+            self._trim(shaped)
+        # Unchanged messages keep their exact bytes (spacing, escapes, number formats).
+        return message if shaped == doc else orjson.dumps(shaped)
+
+    def _trim(self, doc: dict[str, Any]) -> None:
+        data: dict[str, Any] = doc["data"]
+        includes = doc.get("includes")
+        doc["data"] = _pick(data, _TWEET_DEFAULT, self.tweet_fields)
+        if not isinstance(includes, dict):
+            doc.pop("includes", None)
+            return
+        exp = self.expansions
+        shaped: dict[str, Any] = {}
+        tweets = [t for t in includes.get("tweets") or () if isinstance(t, dict)]
+        if "referenced_tweets.id" in exp and tweets:
+            extra = (
+                frozenset({"author_id"}) if "referenced_tweets.id.author_id" in exp else frozenset()
+            )
+            asked = self.included_tweet_fields | extra
+            shaped["tweets"] = [_pick(t, _TWEET_DEFAULT, asked) for t in tweets]
+        user_ids: set[str] = set()
+        usernames: set[str] = set()
+        if "author_id" in exp:
+            user_ids.add(str(data.get("author_id")))
+        if "in_reply_to_user_id" in exp:
+            user_ids.add(str(data.get("in_reply_to_user_id")))
+        if "referenced_tweets.id.author_id" in exp:
+            user_ids.update(str(t.get("author_id")) for t in tweets)
+        if "entities.mentions.username" in exp:
+            entities = _obj(data.get("entities"))
+            for mention in entities.get("mentions") or ():
+                if isinstance(mention, dict):
+                    usernames.add(str(mention.get("username", "")).casefold())
+        users = [
+            _pick(u, _USER_DEFAULT, self.user_fields)
+            for u in includes.get("users") or ()
+            if isinstance(u, dict)
+            and (str(u.get("id")) in user_ids or str(u.get("username", "")).casefold() in usernames)
+        ]
+        if users:
+            shaped["users"] = users
+        for key, expansion, default, asked in (
+            ("media", "attachments.media_keys", _MEDIA_DEFAULT, self.media_fields),
+            ("polls", "attachments.poll_ids", _POLL_DEFAULT, self.poll_fields),
+            ("places", "geo.place_id", _PLACE_DEFAULT, self.place_fields),
+        ):
+            if expansion in exp and includes.get(key):
+                shaped[key] = [_pick(o, default, asked) for o in includes[key]]
+        for key, value in includes.items():
+            if key not in ("tweets", "users", "media", "polls", "places"):
+                shaped[key] = value  # an include this server does not know: left as it is
+        if shaped:
+            doc["includes"] = shaped
+        else:
+            doc.pop("includes", None)
+
+
 # --------------------------------------------------------------------------- the server
 
 
@@ -680,11 +1135,42 @@ class FakeStreamServer:
         verify_v1: called with the :class:`RecordedRequest` (``status`` 0) of every v1.1
             stream request; ``False`` answers 401 (``{"errors":[{"code":32,...}]}``). If it
             raises, the server logs the exception and answers 500.
+        fields: ``"requested"`` (default, as X): every message on a Tweet stream (sample,
+            filtered, sample10, firehose) is trimmed to X's default fields (``id``,
+            ``text``, ``edit_history_tweet_ids``; users ``id``, ``name``, ``username``; media
+            ``media_key``, ``type``; places ``id``, ``full_name``; polls ``id``, ``options``)
+            plus what the request's ``tweet.fields``, ``expansions``, ``user.fields``,
+            ``media.fields``, ``place.fields`` and ``poll.fields`` ask for; ``includes``
+            objects are sent only for the requested expansions, and other streams than the
+            filtered one drop the source's ``matching_rules``. ``"all"``: messages are sent
+            as given (the old behaviour: every field, asked for or not).
+        match_rules: ``True`` (default, as X): the filtered stream sends only messages that
+            match at least one current rule, with ``matching_rules`` set to those rules'
+            ``id`` and ``tag`` (``null`` when the rule has none). ``False``: messages are
+            sent as given, ``matching_rules`` included. See "Rule matching" below.
         require_rules: answer ``GET /2/tweets/search/stream`` with X's 409
-            ``RuleConfigurationIssue`` when no rule exists and no :class:`Attempt` is
-            scripted.
+            ``RuleConfigurationIssue`` while no rule exists (``None``, the default: the same
+            as ``match_rules``). A scripted :class:`Attempt` with a non-200 ``status`` or a
+            ``body`` is still served as scripted; a scripted plain 200 is not consumed.
         rules: rules to start with, as ``{"value": ..., "tag": ...}`` mappings.
         host, port: where to listen (default: ``127.0.0.1`` and an ephemeral port).
+
+    Rule matching (``match_rules=True``) evaluates a documented subset of X's rule syntax,
+    case-insensitively, against the whole message (whatever fields the client asked for):
+    bare keywords (a whole-word match; ``cat`` does not match ``cats``; in scripts written
+    without spaces, such as Japanese or Thai, a substring match), ``"quoted phrases"``,
+    ``#hashtag``, ``@mention``, ``lang:xx``, ``has:images`` (a ``photo`` in
+    ``includes.media``), ``has:media``, ``has:links``, ``has:hashtags``, ``has:mentions``,
+    ``is:retweet``/``is:reply``/``is:quote``, ``-`` negation, ``OR`` (a space is AND and
+    binds tighter) and parentheses. Other operators X knows (``from:``, ``url:``,
+    ``point_radius:``, ``sample:``, other ``has:``/``is:`` ...) are accepted by the rules
+    endpoint, as X accepts them, but never match (negated: always match), and a warning is
+    logged: a test depending on them fails visibly instead of passing by accident. Rules
+    with unbalanced parentheses, a lone ``-``, or without a positive clause are rejected
+    as X does
+    (``invalid-rules`` in the answer's ``errors``). Changes apply at once, also to open
+    connections (X: within about 20 s). A message matching no rule is consumed from the
+    cursor and counted in :attr:`unmatched`, not sent.
 
     Usable as a context manager, or with :meth:`start` / :meth:`stop`. A server runs once:
     it cannot be restarted after :meth:`stop`.
@@ -710,7 +1196,9 @@ class FakeStreamServer:
         keepalive_interval: float | None = 20.0,
         default: Attempt | None = None,
         verify_v1: Callable[[RecordedRequest], bool] | None = None,
-        require_rules: bool = False,
+        fields: FieldsMode = "requested",
+        match_rules: bool = True,
+        require_rules: bool | None = None,
         rules: Iterable[Mapping[str, Any]] | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
@@ -724,7 +1212,11 @@ class FakeStreamServer:
         self._keepalive_interval = keepalive_interval
         self._default = default if default is not None else Attempt()
         self._verify_v1 = verify_v1
-        self._require_rules = require_rules
+        if fields not in _FIELDS_MODES:
+            raise ValueError(f"fields must be one of {sorted(_FIELDS_MODES)}, not {fields!r}")
+        self._fields: FieldsMode = fields
+        self._match_rules = bool(match_rules)
+        self._require_rules = self._match_rules if require_rules is None else require_rules
         self._host = host
         self._port = port
 
@@ -742,12 +1234,17 @@ class FakeStreamServer:
         self._records: list[RecordedRequest] = []
         self._stream_count = 0
         self._sent = 0
+        self._unmatched = 0
         self._rules: dict[str, dict[str, str]] = {}
+        self._compiled: dict[str, _CompiledRule] = {}
         self._rule_ids = itertools.count(_RULE_ID_BASE)
         for rule in rules or ():
-            value = rule["value"]
+            value = str(rule["value"])
             tag = rule.get("tag")
-            self._store_rule(str(value), None if tag is None else str(tag))
+            problems = _rule_problems(value)
+            if problems:
+                raise ValueError(f"invalid rule {value!r}: {'; '.join(problems)}")
+            self._store_rule(value, None if tag is None else str(tag))
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -905,6 +1402,12 @@ class FakeStreamServer:
         """How many messages were completely written to a socket so far."""
         with self._lock:
             return self._sent
+
+    @property
+    def unmatched(self) -> int:
+        """How many messages the filtered stream consumed without sending (no rule matched)."""
+        with self._lock:
+            return self._unmatched
 
     @property
     def rules(self) -> dict[str, dict[str, str]]:
@@ -1105,11 +1608,12 @@ class FakeStreamServer:
             if request.method != "GET":
                 return self._answer(conn, request, index, 405, allow="GET")
             with self._lock:
+                scripted = self._script[0] if self._script else None
                 no_rules = (
                     self._require_rules
                     and path == FILTERED_STREAM_PATH
-                    and not self._script
                     and not self._rules
+                    and (scripted is None or (scripted.status == 200 and scripted.body is None))
                 )
             if no_rules:
                 return self._answer(conn, request, index, 409)
@@ -1226,8 +1730,16 @@ class FakeStreamServer:
         conn.sock.sendall(_head(200, headers))
 
         body_writer = _Body(conn.sock, attempt, self._count_sent, self._stopping)
+        shaper = _Shaper(
+            request.path,
+            request.query,
+            fields=self._fields if not v1 else "all",
+            match_rules=self._match_rules and not v1,
+            rules=self._current_rules,
+            on_unmatched=self._count_unmatched,
+        )
         try:
-            outcome = self._stream(conn, body_writer, attempt)
+            outcome = self._stream(conn, body_writer, attempt, shaper)
         except BaseException:
             self._cursor.push_front(body_writer.unsent())
             raise
@@ -1243,7 +1755,15 @@ class FakeStreamServer:
         with self._lock:
             self._sent += n
 
-    def _stream(self, conn: _Conn, body: _Body, attempt: Attempt) -> str:
+    def _count_unmatched(self) -> None:
+        with self._lock:
+            self._unmatched += 1
+
+    def _current_rules(self) -> list[_CompiledRule]:
+        with self._lock:
+            return list(self._compiled.values())
+
+    def _stream(self, conn: _Conn, body: _Body, attempt: Attempt, shaper: _Shaper) -> str:
         keepalive = (
             attempt.keepalive_interval
             if attempt.keepalive_interval is not None
@@ -1252,6 +1772,7 @@ class FakeStreamServer:
         interval = 1.0 / attempt.rate if attempt.rate else 0.0
         limit = attempt.messages
         count = 0
+        skipped = 0
         next_due = time.monotonic()
         while limit is None or count < limit:
             if interval and time.monotonic() < next_due:
@@ -1267,7 +1788,19 @@ class FakeStreamServer:
                 if not self._idle(conn, time.monotonic() + _HOLD_POLL, body, keepalive):
                     return "gone"
                 continue
-            body.add(message)
+            wire = shaper.shape(message) if shaper.active else message
+            if wire is None:  # matched no rule: consumed, not sent
+                skipped += 1
+                if self._stopping.is_set():
+                    raise _ClientGone
+                # An endless source that never matches must not spin unnoticed: look
+                # whether the client left (and keep the connection alive) now and then.
+                if skipped % 1000 == 0 and not self._idle(
+                    conn, time.monotonic() + 0.001, body, keepalive
+                ):
+                    return "gone"
+                continue
+            body.add(message, wire)
             count += 1
             if interval:
                 next_due = max(next_due + interval, time.monotonic())
@@ -1279,7 +1812,9 @@ class FakeStreamServer:
             body.finish()
             return "done"
         if attempt.ending == "cut":
-            body.cut(self._cursor.peek())
+            body.cut(
+                self._cursor.peek_shaped(shaper.shape) if shaper.active else self._cursor.peek()
+            )
             return "cut"
         self._idle(conn, math.inf, body if attempt.ending == "hold" else None, keepalive)
         return "gone"
@@ -1326,7 +1861,16 @@ class FakeStreamServer:
         if tag is not None:
             rule["tag"] = tag
         rule["id"] = str(next(self._rule_ids))
+        test, _, unsupported = _compile_rule(value)
+        if unsupported:
+            logger.warning(
+                "fake stream server: rule %r uses operators this server does not evaluate "
+                "(%s): they never match",
+                value,
+                ", ".join(unsupported),
+            )
         self._rules[rule["id"]] = rule
+        self._compiled[rule["id"]] = _CompiledRule(rule["id"], tag, test or _never)
         return rule
 
     def _rules_get(self, request: _Request) -> tuple[int, dict[str, Any]]:
@@ -1353,6 +1897,7 @@ class FakeStreamServer:
                 count = len(self._rules)
                 if not dry_run:
                     self._rules.clear()
+                    self._compiled.clear()
             return 200, {
                 "meta": {"sent": _now_iso(), "summary": {"deleted": count, "not_deleted": 0}}
             }
@@ -1471,6 +2016,7 @@ class FakeStreamServer:
             if not dry_run:
                 for rule_id in gone:
                     del self._rules[rule_id]
+                    self._compiled.pop(rule_id, None)
         doc: dict[str, Any] = {
             "meta": {
                 "sent": _now_iso(),
@@ -1490,7 +2036,11 @@ def _rule_problems(value: str) -> list[str]:
             f"Rule length is {len(value)} characters; rules may have at most "
             f"{MAX_RULE_LENGTH} characters"
         ]
-    return []
+    return _compile_rule(value)[1]
+
+
+def _never(_: _Tweet) -> bool:
+    return False
 
 
 def _drain_and_close(sock: socket.socket) -> None:
