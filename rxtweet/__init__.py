@@ -16,6 +16,7 @@ from .errors import (
     TweepyException,
     TwitterServerError,
     Unauthorized,
+    UsageCapExceeded,
 )
 from .events import (
     Closed,
@@ -30,15 +31,19 @@ from .events import (
     StreamEvent,
     UnknownMessage,
 )
-from .http import RateLimit, StreamRequest
+from .fields import InvalidStreamParameter
+from .http import InvalidRequest, RateLimit, StreamRequest
 from .models import Media, Place, Poll, Response, StreamResponse, StreamRule, Tweet, User
+from .operators.share import BlockedInsideHold
+from .parse import Parsed
 from .reconnect import ReconnectPolicy, RetriesExhausted
 from .status import Status
-from .v1 import Stream, V1Stream
-from .v2 import StreamingClient, TweetStream
+from .v1 import LengthFramingError, Stream, V1Stream
+from .v2 import RulesSync, RulesSyncError, StreamingClient, TweetStream
 
 __all__ = [
     "BadRequest",
+    "BlockedInsideHold",
     "Closed",
     "Connected",
     "ConnectionFailed",
@@ -47,10 +52,14 @@ __all__ = [
     "FatalDisconnect",
     "Forbidden",
     "HTTPException",
+    "InvalidRequest",
+    "InvalidStreamParameter",
     "KeepAlive",
+    "LengthFramingError",
     "MalformedMessage",
     "Media",
     "NotFound",
+    "Parsed",
     "Place",
     "Poll",
     "RateLimit",
@@ -59,6 +68,8 @@ __all__ = [
     "RequestFailed",
     "Response",
     "RetriesExhausted",
+    "RulesSync",
+    "RulesSyncError",
     "RxTweetException",
     "StallError",
     "Status",
@@ -76,6 +87,7 @@ __all__ = [
     "TwitterServerError",
     "Unauthorized",
     "UnknownMessage",
+    "UsageCapExceeded",
     "User",
     "V1Stream",
     "__version__",

@@ -1,13 +1,12 @@
 """The documentation is checked against the code.
 
 * ``docs/api/`` is regenerated into a temporary directory and must equal the committed copy.
-* Every fenced ``python`` block in ``docs/*.md`` whose first line is ``# doctest: run`` runs:
-  a block that defines ``test_*`` functions is run with pytest (in one subprocess for all
-  of them); any other block is executed here, in a fresh namespace. Either way it must
-  leave no rxtweet thread behind.
 * The event/hook table in ``docs/events.md`` matches ``rxtweet.events`` and the dispatch
   in ``rxtweet.basestream``.
 * Relative links between the docs point to files that exist.
+* The names the pages tell users to import exist.
+
+The Python blocks of the README and of ``docs/*.md`` are run by ``tests/test_snippets.py``.
 """
 
 from __future__ import annotations
@@ -16,16 +15,10 @@ import argparse
 import dataclasses
 import importlib.util
 import re
-import subprocess
 import sys
-import threading
-import time
-import xml.etree.ElementTree as ET
 from pathlib import Path
 from types import ModuleType
 from typing import Any
-
-import pytest
 
 import rxtweet
 from rxtweet import events as events_module
@@ -34,11 +27,6 @@ from rxtweet.basestream import BaseStream
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
 GENERATOR = ROOT / "scripts" / "gen_api_docs.py"
-MARK = "# doctest: run"
-#: Seconds one runnable block may take (they take well under one).
-BLOCK_TIMEOUT = 60
-
-_BLOCK = re.compile(r"^```python\n(?P<code>.*?)^```", re.MULTILINE | re.DOTALL)
 
 
 def _load_generator() -> ModuleType:
@@ -48,39 +36,6 @@ def _load_generator() -> ModuleType:
     sys.modules["gen_api_docs"] = module
     spec.loader.exec_module(module)
     return module
-
-
-def _runnable_blocks() -> list[tuple[str, str]]:
-    """(id, code) of every runnable block: id is ``file.md:line``."""
-    blocks = []
-    for path in sorted(DOCS.glob("*.md")):
-        text = path.read_text(encoding="utf-8")
-        for match in _BLOCK.finditer(text):
-            code = match.group("code")
-            if code.startswith(MARK):
-                line = text.count("\n", 0, match.start()) + 1
-                blocks.append((f"{path.name}:{line}", code))
-    return blocks
-
-
-BLOCKS = _runnable_blocks()
-PYTEST_BLOCKS = [(name, code) for name, code in BLOCKS if re.search(r"^def test_", code, re.M)]
-PLAIN_BLOCKS = [(name, code) for name, code in BLOCKS if (name, code) not in PYTEST_BLOCKS]
-
-
-def _module_name(block_id: str) -> str:
-    return "test_" + re.sub(r"\W", "_", block_id)
-
-
-def _rxtweet_threads() -> list[str]:
-    return [t.name for t in threading.enumerate() if t.name.startswith("rxtweet-")]
-
-
-def _assert_no_threads_left(timeout: float = 3.0) -> None:
-    deadline = time.monotonic() + timeout
-    while _rxtweet_threads() and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert not _rxtweet_threads(), f"threads left behind: {_rxtweet_threads()}"
 
 
 # --- the generated API reference ---------------------------------------------------------------
@@ -107,85 +62,6 @@ def test_api_reference_covers_the_public_names() -> None:
         text = pages[f"{module_name}.md"]
         for name in module.__all__:
             assert f"`{name}" in text, f"{module_name}.{name} is missing from docs/api"
-
-
-# --- runnable blocks ---------------------------------------------------------------------------
-
-
-def test_the_docs_have_runnable_examples() -> None:
-    files = {name.split(":")[0] for name, _ in BLOCKS}
-    for required in ("events.md", "migrating-from-tweepy.md", "reconnect.md", "testing.md"):
-        assert required in files
-    assert PYTEST_BLOCKS and PLAIN_BLOCKS
-
-
-@pytest.mark.integration
-@pytest.mark.parametrize("code", [c for _, c in PLAIN_BLOCKS], ids=[n for n, _ in PLAIN_BLOCKS])
-def test_runnable_block(code: str) -> None:
-    namespace: dict[str, Any] = {"__name__": "__docs__"}
-    failure: list[BaseException] = []
-
-    def run() -> None:
-        try:
-            exec(compile(code, "<docs block>", "exec"), namespace)
-        except BaseException as exc:  # reported below, on the test's thread
-            failure.append(exc)
-
-    runner = threading.Thread(target=run, name="docs-block", daemon=True)
-    runner.start()
-    runner.join(BLOCK_TIMEOUT)
-    assert not runner.is_alive(), f"the block did not finish within {BLOCK_TIMEOUT} s"
-    if failure:
-        raise failure[0]
-    _assert_no_threads_left()
-
-
-@pytest.fixture(scope="module")
-def pytest_blocks_report(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """Run every pytest-style block in one pytest subprocess; outcome per block."""
-    workdir = tmp_path_factory.mktemp("doc_tests")
-    for name, code in PYTEST_BLOCKS:
-        (workdir / f"{_module_name(name)}.py").write_text(code, encoding="utf-8")
-    report = workdir / "report.xml"
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "-q",
-            "-p",
-            "no:cacheprovider",
-            "-W",
-            "error::pytest.PytestUnraisableExceptionWarning",
-            f"--junitxml={report}",
-            str(workdir),
-        ],
-        cwd=workdir,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    outcomes: dict[str, list[str]] = {}
-    if report.exists():
-        for case in ET.parse(report).getroot().iter("testcase"):
-            module = case.get("classname", "").rsplit(".", 1)[-1]
-            problems = [
-                f"{case.get('name')}: {child.get('message', '')}\n{child.text or ''}"
-                for child in case
-                if child.tag in ("failure", "error")
-            ]
-            outcomes.setdefault(module, []).extend(problems or ["passed"])
-    return {"outcomes": outcomes, "output": result.stdout[-4000:] + result.stderr[-2000:]}
-
-
-@pytest.mark.integration
-@pytest.mark.parametrize("block_id", [n for n, _ in PYTEST_BLOCKS])
-def test_pytest_block(block_id: str, pytest_blocks_report: dict[str, Any]) -> None:
-    results = pytest_blocks_report["outcomes"].get(_module_name(block_id))
-    assert results, f"{block_id}: no test ran\n{pytest_blocks_report['output']}"
-    failures = [r for r in results if r != "passed"]
-    assert not failures, "\n".join(failures)
 
 
 # --- docs/events.md against the code ------------------------------------------------------------
@@ -303,3 +179,21 @@ def test_relative_links_point_to_existing_files() -> None:
             if re.match(r"[a-z]+:", target):
                 continue
             assert (page.parent / target).exists(), f"{page.relative_to(ROOT)}: {target}"
+
+
+# --- names the pages use -------------------------------------------------------------------------
+
+
+def test_parsed_can_be_imported_from_rxtweet() -> None:
+    # stream.items emits Parsed (docs/architecture.md); users annotate and isinstance-check it.
+    from rxtweet import Parsed
+    from rxtweet.parse import Parsed as ParseParsed
+
+    assert Parsed is ParseParsed and "Parsed" in rxtweet.__all__
+
+
+def test_tweepy_exception_is_documented_as_the_base_class() -> None:
+    # docs/migrating-from-tweepy.md once said there was no TweepyException.
+    text = (DOCS / "migrating-from-tweepy.md").read_text(encoding="utf-8")
+    assert "no `TweepyException`" not in text
+    assert "`TweepyException`" in text and rxtweet.TweepyException is rxtweet.RxTweetException
