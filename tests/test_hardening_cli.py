@@ -448,3 +448,31 @@ def test_console_ignores_the_callers_terminal_settings(monkeypatch: pytest.Monke
     monkeypatch.setenv("TERM", "xterm-256color")
     monkeypatch.setenv("NO_COLOR", "1")
     assert Console(io.StringIO(), tty=True).color is False
+
+
+# --- issue 11 item 4 on the command line: parameters are checked before any request ----------
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["sample", "--tweet-fields", "lang,creted_at"],
+        ["filter", "--expansions", "bogus.expansion"],
+        ["sample", "--backfill-minutes", "10"],
+    ],
+)
+def test_bad_stream_parameters_are_a_usage_error_before_any_request(
+    server: FakeStreamServer, argv: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main([*argv, "--base-url", server.url, "--limit", "1"]) == ExitCode.USAGE
+    err = capsys.readouterr().err
+    assert "strict=False" not in err  # the library's advice, not the command line's
+    assert server.requests == [], "a request was sent before the parameters were checked"
+
+
+def test_allow_unknown_fields_sends_a_new_field_name(
+    server: FakeStreamServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["sample", "--base-url", server.url, "--limit", "1", "-q"]
+    assert main([*argv, "--tweet-fields", "brand_new_field", "--allow-unknown-fields"]) == 0
+    assert "brand_new_field" in server.stream_requests[0].query.get("tweet.fields", "")

@@ -35,6 +35,7 @@ from ..errors import (
     Unauthorized,
     UsageCapExceeded,
 )
+from ..fields import InvalidStreamParameter
 from ..http import redact_url
 from ..reconnect import RetriesExhausted
 
@@ -263,6 +264,10 @@ def error_for(exc: BaseException, *, what: str = "the stream") -> CliError:
         exc = exc.cause
     if isinstance(exc, HTTPException):
         return _http_error(exc, what)
+    if isinstance(exc, InvalidStreamParameter):
+        # Found before connecting: the command line is wrong, not the network.
+        text = str(exc).replace("pass strict=False", "add --allow-unknown-fields")
+        return CliError(text, ExitCode.USAGE)
     if isinstance(exc, RetriesExhausted):
         return CliError(f"gave up after {exc.retries} reconnects: {describe_cause(exc.cause)}")
     if isinstance(exc, StreamConnectionError):

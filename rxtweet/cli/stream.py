@@ -99,10 +99,16 @@ def add_stream_arguments(parser: argparse.ArgumentParser, *, filtered: bool | No
     for _, flag, query in _FIELDS:
         v2.add_argument(flag, metavar="LIST", help=f"comma-separated {query}")
     v2.add_argument(
+        "--allow-unknown-fields",
+        action="store_true",
+        help="send field and expansion names rxtweet does not know (X added them recently) "
+        "with a warning, instead of refusing them",
+    )
+    v2.add_argument(
         "--backfill-minutes",
-        type=_positive_int,
+        type=_backfill_minutes,
         metavar="N",
-        help="recover up to N (1-5) minutes of missed tweets (Academic/Enterprise access)",
+        help="recover up to N (0-5) minutes of missed tweets (Enterprise access)",
     )
     v1 = parser.add_argument_group("API v1.1")
     v1.add_argument(
@@ -133,6 +139,13 @@ def add_stream_arguments(parser: argparse.ArgumentParser, *, filtered: bool | No
         metavar="N",
         help="give up after N reconnects in a row without data (default: never)",
     )
+
+
+def _backfill_minutes(text: str) -> int:
+    value = int(text)
+    if not 0 <= value <= 5:
+        raise argparse.ArgumentTypeError(f"must be from 0 to 5 (X's limit), not {value}")
+    return value
 
 
 def _positive_int(text: str) -> int:
@@ -215,11 +228,13 @@ def _open(
         max_retries=_max_retries(args),
         return_type=dict,
     )
-    if filtered and not args.quiet:
-        _show_rules(client, console)
     params: dict[str, Any] = {attr: getattr(args, attr) for attr, _, _ in _FIELDS}
     params["backfill_minutes"] = args.backfill_minutes
+    params["strict"] = not args.allow_unknown_fields
+    # Built (and so checked) before anything goes on the network, the rules listing included.
     stream = client.filter_stream(**params) if filtered else client.sample_stream(**params)
+    if filtered and not args.quiet:
+        _show_rules(client, console)
     endpoint = "/2/tweets/search/stream" if filtered else "/2/tweets/sample/stream"
     return _Opened(stream.items, _is_v2_tweet, endpoint)
 
