@@ -99,6 +99,10 @@ class HTTPException(RxTweetException):
                     message = error.get("message") or error.get("detail")
                     if isinstance(message, str):
                         self.api_messages.append(message)
+                    # X's per-rule reasons (a 400 or 422 to a rule): a list of strings.
+                    details = error.get("details")
+                    if isinstance(details, list):
+                        self.api_messages.extend(d for d in details if isinstance(d, str))
         self.rate_limit: RateLimit | None = RateLimit.from_headers(self.headers)
         super().__init__(self._message())
 
@@ -244,11 +248,26 @@ class StreamConnectionError(RxTweetException):
 
 
 class StallError(StreamConnectionError):
-    """Nothing at all (not even a keep-alive) arrived for ``stall_timeout`` seconds."""
+    """No complete line (a message or a keep-alive) arrived for ``stall_timeout`` seconds.
 
-    def __init__(self, stall_timeout: float, *, cause: BaseException | None = None) -> None:
+    The message reads ``no complete line (message or keep-alive) for 90 s: the stream
+    stalled``. The transport also raises it when the response head (status line and
+    headers) is not complete within its own deadline, with a ``message`` that says so;
+    ``stall_timeout`` is then that deadline.
+    """
+
+    def __init__(
+        self,
+        stall_timeout: float,
+        *,
+        cause: BaseException | None = None,
+        message: str | None = None,
+    ) -> None:
         super().__init__(
-            f"no data or keep-alive for {stall_timeout:g} s: the stream stalled", cause=cause
+            message
+            or f"no complete line (message or keep-alive) for {stall_timeout:g} s: "
+            "the stream stalled",
+            cause=cause,
         )
         self.stall_timeout = stall_timeout
 

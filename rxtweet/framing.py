@@ -138,20 +138,25 @@ class ChunkedDecoder:
             self._need_crlf = need_crlf
 
 
+_HEX_DIGITS = b"0123456789abcdefABCDEF"
+
+
 def _chunk_size(data: bytes, start: int, stop: int) -> int:
-    """The size on a chunk-size line ``data[start:stop]`` (hex, maybe with extensions)."""
+    """The size on a chunk-size line ``data[start:stop]`` (hex, maybe with extensions).
+
+    Only hex digits make a size: ``int(..., 16)`` alone would also take ``0x1f``, ``1_f``,
+    a sign or surrounding spaces, none of which is HTTP.
+    """
     field = data[start:stop]
-    try:
-        size = int(field, 16)  # the common case: bare hex digits
-    except ValueError:
-        bare = field.split(b";", 1)[0].strip()
+    if field.isalnum() and field[1:2] not in (b"x", b"X"):
         try:
-            size = int(bare, 16)
+            return int(field, 16)  # the common case: bare hex digits
         except ValueError:
-            raise ChunkedEncodingError(f"bad chunk size {field[:20]!r}") from None
-    if size < 0 or field[:1] in (b"-", b"+"):
+            pass  # a letter that is not hex: refused below
+    bare = field.split(b";", 1)[0].rstrip(b" \t")
+    if not bare or bare.translate(None, _HEX_DIGITS):
         raise ChunkedEncodingError(f"bad chunk size {field[:20]!r}")
-    return size
+    return int(bare, 16)
 
 
 class LineSplitter:

@@ -52,6 +52,7 @@ import zlib
 from collections.abc import Callable, Iterator
 from time import monotonic
 from typing import Any, cast
+from urllib.parse import urljoin, urlsplit
 
 import requests
 import requests.adapters
@@ -376,6 +377,7 @@ class _Reader:
         self.on_line_dropped = on_line_dropped
         self.request_line = f"{request.method} {_path_of(request.url)}"
         self._secrets = _secrets_of(request)
+        self._redirected = False  # whether the server answered with a redirect
 
     def run(self) -> None:
         try:
@@ -471,7 +473,12 @@ class _Reader:
         log.debug(
             "%s: no complete response headers within %g s", self.request_line, self.header_timeout
         )
-        return StallError(self.header_timeout, cause=cause)
+        return StallError(
+            self.header_timeout,
+            cause=cause,
+            message=f"{self.request_line}: no complete response headers within "
+            f"{self.header_timeout:g} s: the server is not answering",
+        )
 
     def _connect(self, session: requests.Session) -> requests.Response | None:
         request = self.request
@@ -493,14 +500,19 @@ class _Reader:
                 verify=request.verify,
                 stream=True,
                 timeout=(self.connect_timeout, self.stall_timeout),
-                hooks={"response": [_close_redirect_body]},
+                hooks={"response": [self._on_redirect]},
             )
         except requests.exceptions.ConnectTimeout as exc:
             return self._network_error(exc, f"connect timed out ({self.connect_timeout:g} s)")
         except requests.exceptions.ReadTimeout as exc:
             if self.cancellation.cancelled:
                 return None
-            raise StallError(self.stall_timeout, cause=exc) from exc
+            raise StallError(
+                self.stall_timeout,
+                cause=exc,
+                message=f"{self.request_line}: nothing received for {self.stall_timeout:g} s "
+                "while waiting for the response headers: the server is not answering",
+            ) from exc
         except (
             requests.exceptions.ConnectionError,
             requests.exceptions.ChunkedEncodingError,
@@ -508,6 +520,13 @@ class _Reader:
         ) as exc:
             return self._network_error(exc, "connection failed")
         except ValueError as exc:
+            if self._redirected:
+                # The server's answer, not the caller's request, is at fault (a Location to
+                # file:// or to a malformed URL): a network error, retried like one. Its
+                # text quotes the URL, which is not shown.
+                return self._network_error(
+                    exc, f"a redirect cannot be followed ({type(exc).__name__})", detail=False
+                )
             # requests' InvalidHeader and http.client quote the offending value, which may be
             # a token: the message is replaced, and raised outside this block so that the
             # original is neither the cause nor the context of what the caller sees.
@@ -541,12 +560,43 @@ class _Reader:
         log.debug("%s: the request cannot be sent: %s", self.request_line, what)
         return f"{self.request_line}: the request cannot be sent: {what}"
 
-    def _network_error(self, exc: BaseException, what: str) -> requests.Response | None:
+    def _network_error(
+        self, exc: BaseException, what: str, *, detail: bool = True
+    ) -> requests.Response | None:
         if self.cancellation.cancelled:
             return None
-        raise StreamConnectionError(
-            f"{self.request_line}: {what}: {_scrub(_describe(exc), self._secrets)}", cause=exc
-        ) from exc
+        message = f"{self.request_line}: {what}"
+        if detail:
+            message += f": {_scrub(_describe(exc), self._secrets)}"
+        raise StreamConnectionError(message, cause=exc) from exc
+
+    def _on_redirect(self, response: requests.Response, *_: Any, **__: Any) -> requests.Response:
+        """A ``requests`` response hook: make a redirect safe to follow.
+
+        ``requests`` reads each redirect's whole body to reuse the connection; a body that
+        never ends would fill memory. Instead the body counts as empty and the connection is
+        closed (the next request opens a new one).
+
+        ``requests`` drops ``Authorization`` and ``Cookie`` on the way to another origin,
+        but not the other credential headers (``X-Api-Key``): every header in
+        :data:`~rxtweet.http.SECRET_HEADERS` is removed from the request that the redirect
+        copies, unless the target has the same scheme, host and port.
+        """
+        if not response.is_redirect:
+            return response
+        self._redirected = True
+        response._content = b""
+        response.raw.close()
+        previous = response.request
+        try:
+            target = urljoin(str(previous.url), str(response.headers["location"]))
+            same_origin = _origin(target) == _origin(str(previous.url))
+        except ValueError:  # a malformed Location: requests fails on it next
+            same_origin = False
+        if not same_origin:
+            for name in [n for n in previous.headers if n.lower() in SECRET_HEADERS]:
+                del previous.headers[name]
+        return response
 
     def _read_body(self, response: requests.Response) -> bool:
         """Emit every line; True if the body ended cleanly, False if cancelled."""
@@ -634,6 +684,7 @@ class _Reader:
         gzipped = encoding == "gzip"
         inflate = zlib.decompressobj(wbits=31) if gzipped else None
         members = 0  # gzip members completed
+        in_member = False  # part of a member was taken, its end (CRC and size) not yet
         read1 = fp.read1
         size = self.chunk_size
         while not decoder.done:
@@ -657,14 +708,20 @@ class _Reader:
                         deadline = monotonic() + stall
                     continue
                 payload = decoder.feed(data)
+                if inflate is None and payload.strip(b"\0"):
+                    raise StreamConnectionError(
+                        f"{self.request_line}: data after the gzip padding is not gzip"
+                    )
                 # Inflate in bounded steps, and start a new inflater at each member's end
                 # (gzip allows several members in a row, and some servers send them).
                 while inflate is not None:
+                    in_member = in_member or bool(payload)
                     piece = inflate.decompress(payload, INFLATE_STEP)
                     held_back = len(piece) == INFLATE_STEP  # output may be left inside
                     payload = inflate.unconsumed_tail
                     if inflate.eof:
                         members += 1
+                        in_member = False
                         payload = inflate.unused_data
                         inflate = zlib.decompressobj(wbits=31)
                         held_back = False
@@ -678,17 +735,24 @@ class _Reader:
             except ChunkedEncodingError as exc:
                 raise StreamConnectionError(f"{self.request_line}: {exc}", cause=exc) from exc
             except zlib.error as exc:
-                if members:
-                    # Bytes after a complete member that are not gzip: like urllib3 (and
-                    # gzip(1)), ignore trailing garbage rather than fail the stream.
-                    log.warning(
-                        "%s: data after the end of the gzip stream ignored", self.request_line
-                    )
+                if members and not payload.strip(b"\0"):
+                    # Zero padding after the last member, which gzip(1) allows: ignored. Any
+                    # other byte there cannot be resynchronised on a stream that goes on, so
+                    # it ends the connection (and a reconnect) instead of silently discarding
+                    # everything after it until a stall.
+                    log.debug("%s: zero padding after the gzip data ignored", self.request_line)
                     inflate = None
+                    in_member = False
                     continue
                 raise StreamConnectionError(
                     f"{self.request_line}: bad gzip data: {exc}", cause=exc
                 ) from exc
+        if in_member:
+            # The chunked framing ended well, but the gzip member inside it did not: the
+            # body was cut (what did arrive was emitted).
+            raise StreamConnectionError(
+                f"{self.request_line}: the response ended inside a gzip member"
+            )
 
 
 def _socket_file(response: requests.Response) -> io.BufferedReader | None:
@@ -711,17 +775,14 @@ def _path_of(url: str) -> str:
     return redact_url(url.split("?", 1)[0].split("#", 1)[0])
 
 
-def _close_redirect_body(response: requests.Response, *_: Any, **__: Any) -> requests.Response:
-    """A ``requests`` response hook: never read the body of a redirect.
+_DEFAULT_PORTS = {"http": 80, "https": 443}
 
-    ``requests`` reads each redirect's whole body to reuse the connection; a body that never
-    ends would fill memory. Instead the body counts as empty and the connection is closed
-    (the next request opens a new one).
-    """
-    if response.is_redirect:
-        response._content = b""
-        response.raw.close()
-    return response
+
+def _origin(url: str) -> tuple[str, str | None, int | None]:
+    """Scheme, host and port of ``url`` (the default port filled in); ValueError if bad."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    return scheme, parts.hostname, parts.port or _DEFAULT_PORTS.get(scheme)
 
 
 def _downstream(callback: Callable[[int], None]) -> Callable[[int], None]:
