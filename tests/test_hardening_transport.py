@@ -306,18 +306,43 @@ def test_gzip_sent_as_several_members_loses_nothing(
     assert items == TWEETS
 
 
-def test_garbage_after_a_complete_gzip_member_is_ignored(
+def test_zero_padding_after_a_complete_gzip_member_is_ignored(
     serve: Callable[..., RawServer],
 ) -> None:
     member = zlib.compress(TWEETS[0] + b"\r\n", wbits=31)
 
     def handler(conn: socket.socket, _: bytes) -> None:
         conn.sendall(CHUNKED_200.replace(b"\r\n\r\n", b"\r\nContent-Encoding: gzip\r\n\r\n"))
-        conn.sendall(chunk(member) + chunk(b"\x00" * 16) + b"0\r\n\r\n")
+        conn.sendall(chunk(member) + chunk(b"\x00" * 16) + chunk(b"\x00" * 4) + b"0\r\n\r\n")
 
     server = serve(handler)
     items, error = collect(lines(get(f"{server.url}/s"), stall_timeout=2))
     assert error is None
+    assert items == [TWEETS[0]]
+
+
+@pytest.mark.parametrize("junk", ["right-after-the-member", "after-zero-padding"])
+def test_junk_after_a_gzip_member_ends_the_connection_at_once(
+    serve: Callable[..., RawServer], junk: str
+) -> None:
+    # Before: everything after the junk was discarded (one WARNING) until a stall, while the
+    # server went on sending: a stream that looked alive and delivered nothing.
+    member = zlib.compress(TWEETS[0] + b"\r\n", wbits=31)
+    more = zlib.compress(TWEETS[1] + b"\r\n", wbits=31)
+    after = chunk(b"junk!") if junk == "right-after-the-member" else chunk(b"\0\0") + chunk(b"x")
+
+    def handler(conn: socket.socket, _: bytes) -> None:
+        conn.sendall(CHUNKED_200.replace(b"\r\n\r\n", b"\r\nContent-Encoding: gzip\r\n\r\n"))
+        conn.sendall(chunk(member) + after)
+        for _ in range(40):  # the server goes on for 2 s
+            time.sleep(0.05)
+            conn.sendall(chunk(more))
+
+    server = serve(handler)
+    started = time.monotonic()
+    items, error = collect(lines(get(f"{server.url}/s"), stall_timeout=5))
+    assert isinstance(error, StreamConnectionError) and "gzip" in str(error)
+    assert time.monotonic() - started < 1.5
     assert items == [TWEETS[0]]
 
 
