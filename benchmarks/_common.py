@@ -307,9 +307,7 @@ def profiled(run: Callable[[], int], measure: Measure, top: int = 25) -> str:
     return text.getvalue()
 
 
-def floor_read(
-    recv: Callable[[int], bytes], n: int, handle: Callable[[list[bytes]], int]
-) -> int:
+def floor_read(recv: Callable[[int], bytes], n: int, handle: Callable[[list[bytes]], int]) -> int:
     """The plain-socket reader: parse status and headers, de-chunk, split on ``\\n``.
 
     ``handle(lines)`` gets each read's complete lines (without ``\\n``) and returns how many

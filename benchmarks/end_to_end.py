@@ -296,9 +296,7 @@ def serve(api: str, mode: str, n: int, rate: float, generated: bool) -> None:
         serve_connections(send_blocks(throughput_body(data.lines, n)))
         return
     counted = [
-        (line, at)
-        for line, at, c in zip(data.lines, data.stamp_at, data.counted, strict=True)
-        if c
+        (line, at) for line, at, c in zip(data.lines, data.stamp_at, data.counted, strict=True) if c
     ]
 
     def message(i: int, now_ns: int) -> bytes:

@@ -180,8 +180,6 @@ class Collector:
         return self.ids
 
 
-
-
 @pytest.fixture(autouse=True)
 def no_leftover_threads() -> Iterator[None]:
     before = set(threading.enumerate())

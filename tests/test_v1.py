@@ -119,10 +119,6 @@ def disconnect(code: int, reason: str = "test") -> bytes:
     return orjson.dumps({"disconnect": {"code": code, "stream_name": "s-1", "reason": reason}})
 
 
-
-
-
-
 class Collect:
     """Subscribes now (e.g. inside ``hold()``); :meth:`wait` returns the items afterwards."""
 
