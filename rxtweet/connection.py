@@ -24,7 +24,7 @@ from reactivex import Observable, abc
 
 from .events import Closed, Connected, Disconnected, Errored, StreamEvent
 from .http import RateLimit, StreamRequest
-from .operators.share import SharedConnection
+from .operators.share import BlockedInsideHold, SharedConnection
 from .parse import Parsed, ParseStats, parse_lines
 from .reconnect import DataSignal, ReconnectPolicy, reconnecting
 from .transport import DEFAULT_CHUNK_SIZE, lines
@@ -249,7 +249,12 @@ def select_messages(
 
 
 def select_events() -> Callable[[Observable[Item[Any]]], Observable[StreamEvent]]:
-    """The events of the stream, completing after ``Disconnected`` (never erroring).
+    """The events of the stream, completing after ``Disconnected``.
+
+    It never errors for the stream's own failure (that is told by ``Errored``), with one
+    exception: a subscription made in a way that cannot work, such as a blocking ``.run()``
+    inside ``hold()`` (:class:`~rxtweet.operators.share.BlockedInsideHold`), fails with that
+    error instead of completing empty.
 
     ::
 
@@ -268,12 +273,13 @@ def select_events() -> Callable[[Observable[Item[Any]]], Observable[StreamEvent]
                     if type(item) is Disconnected:
                         observer.on_completed()
 
-            return source.subscribe(
-                on_next,
-                lambda _: observer.on_completed(),
-                observer.on_completed,
-                scheduler=scheduler,
-            )
+            def on_error(error: Exception) -> None:
+                if isinstance(error, BlockedInsideHold):
+                    observer.on_error(error)
+                else:
+                    observer.on_completed()
+
+            return source.subscribe(on_next, on_error, observer.on_completed, scheduler=scheduler)
 
         return Observable(subscribe)
 
