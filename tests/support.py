@@ -3,10 +3,14 @@ sys.path)."""
 
 from __future__ import annotations
 
+import contextlib
+import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
+
+from rxtweet import StreamRequest
 
 
 def reader_threads() -> list[threading.Thread]:
@@ -22,3 +26,154 @@ def wait_until(predicate: Callable[[], Any], timeout: float = 3.0) -> bool:
             return True
         time.sleep(0.005)
     return bool(predicate())
+
+
+# --- a raw-socket HTTP server whose every byte a test writes --------------------------------
+
+#: What a :class:`RawServer` runs for each connection: ``handler(conn, request_head)``.
+Handler = Callable[[socket.socket, bytes], None]
+
+
+def read_head(conn: socket.socket) -> bytes:
+    """Read one request head from ``conn``, up to and including its blank line.
+
+    A byte at a time, so that nothing after the head (a body, the next request on a kept-alive
+    connection) is taken from the socket. ``b""`` if the client closes before the head ends.
+    """
+    head = bytearray()
+    while not head.endswith(b"\r\n\r\n"):
+        byte = conn.recv(1)
+        if not byte:
+            return b""
+        head += byte
+    return bytes(head)
+
+
+class RawServer:
+    """An HTTP server on 127.0.0.1 that says exactly what the test's ``handler`` sends.
+
+    For the faults a well-behaved server (:class:`~rxtweet.testing.FakeStreamServer`) will
+    not commit: a trickle, an endless body, a lying head, a reset. Each connection runs on a
+    thread of its own, which reads the request head (:func:`read_head`), records it in
+    :attr:`heads`, calls ``handler(conn, head)`` and closes the connection when it returns.
+    ``OSError`` in there is ignored: the client went away, which is what most tests want.
+    A handler that keeps sending should stop once :attr:`stop` is set.
+
+    * :attr:`url` (``http://127.0.0.1:<port>``) and :attr:`port` say where it listens;
+    * :attr:`heads` holds the first request head of each connection, in arrival order;
+    * :attr:`connections` counts the connections accepted (a head or not);
+    * :meth:`close` (also on leaving a ``with`` block) stops it and joins its threads.
+    """
+
+    def __init__(self, handler: Handler) -> None:
+        self.handler = handler
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port: int = self._listener.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.heads: list[bytes] = []
+        self.connections = 0
+        self.stop = threading.Event()
+        self._conns: list[socket.socket] = []
+        self._workers: list[threading.Thread] = []
+        self._acceptor = threading.Thread(target=self._accept, name="test-raw-server", daemon=True)
+        self._acceptor.start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self._listener.accept()
+            except OSError:  # close() shut the listener down
+                return
+            self.connections += 1
+            self._conns.append(conn)
+            worker = threading.Thread(
+                target=self._serve,
+                args=(conn,),
+                name=f"test-raw-server-{self.connections}",
+                daemon=True,
+            )
+            self._workers.append(worker)
+            worker.start()
+
+    def _serve(self, conn: socket.socket) -> None:
+        with conn, contextlib.suppress(OSError):
+            head = read_head(conn)
+            if head:
+                self.heads.append(head)
+                self.handler(conn, head)
+
+    def close(self) -> list[threading.Thread]:
+        """Set :attr:`stop`, shut every socket down and join the threads (3 s each).
+
+        ``shutdown()`` is what wakes a thread blocked in ``accept``, ``recv`` or ``send``;
+        ``close()`` alone does not on Linux. Returns the threads still running: none, unless
+        a handler ignores :attr:`stop` and its socket both.
+        """
+        self.stop.set()
+        with contextlib.suppress(OSError):
+            self._listener.shutdown(socket.SHUT_RDWR)
+        self._listener.close()
+        self._acceptor.join(3)  # after this, no connection is added to self._conns
+        for conn in self._conns:
+            with contextlib.suppress(OSError):  # OSError: already closed by its handler
+                conn.shutdown(socket.SHUT_RDWR)
+        for worker in self._workers:
+            worker.join(3)
+        return [thread for thread in (self._acceptor, *self._workers) if thread.is_alive()]
+
+    def __enter__(self) -> RawServer:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+
+@contextlib.contextmanager
+def raw_servers() -> Iterator[Callable[[Handler], RawServer]]:
+    """``start(handler)`` starts a :class:`RawServer`; every one started is closed on exit.
+
+    The body of a test module's ``serve`` fixture, which adds its own checks after the block.
+    """
+    servers: list[RawServer] = []
+
+    def start(handler: Handler) -> RawServer:
+        servers.append(RawServer(handler))
+        return servers[-1]
+
+    try:
+        yield start
+    finally:
+        for server in servers:
+            server.close()
+
+
+def answer(response: bytes) -> Handler:
+    """A handler that sends ``response`` whatever the request, then closes the connection."""
+    return lambda conn, _: conn.sendall(response)
+
+
+def chunk(payload: bytes) -> bytes:
+    """``payload`` as one chunk of a ``Transfer-Encoding: chunked`` body."""
+    return b"%x\r\n%s\r\n" % (len(payload), payload)
+
+
+def get(url: str, **headers: str) -> StreamRequest:
+    """A ``GET`` of ``url`` with these headers (none: ``headers=None``)."""
+    return StreamRequest("GET", url, headers=headers or None)
+
+
+def collect(observable: Any, timeout: float = 5.0) -> tuple[list[bytes], BaseException | None]:
+    """Subscribe until ``observable`` ends: what it sent, and its error (``None`` if it
+    completed). Fails the test if it has done neither within ``timeout`` seconds."""
+    items: list[bytes] = []
+    errors: list[BaseException] = []
+    done = threading.Event()
+    subscription = observable.subscribe(
+        on_next=items.append,
+        on_error=lambda e: (errors.append(e), done.set()),
+        on_completed=done.set,
+    )
+    finished = done.wait(timeout)
+    subscription.dispose()
+    assert finished, "the stream neither completed nor failed"
+    return items, (errors[0] if errors else None)

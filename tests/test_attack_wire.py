@@ -1,26 +1,25 @@
 """Issue 10 review: a hostile server against the hardened network path (transport, framing).
 
-Each test runs a raw-socket server on 127.0.0.1 that misbehaves on purpose. Attacks that
-broke the code carry a comment saying what happened before the fix; the others pin down
-that an attack held (the transport's promises: typed errors, bounded time, no leak).
+Each test runs a raw-socket server on 127.0.0.1 (``support.RawServer``) that misbehaves on
+purpose. Attacks that broke the code carry a comment saying what happened before the fix;
+the others pin down that an attack held (the transport's promises: typed errors, bounded
+time, no leak).
 """
 
 from __future__ import annotations
 
-import contextlib
+import functools
 import gzip
 import os
 import random
 import socket
-import threading
 import time
 from collections.abc import Callable, Iterator
-from typing import Any
 
 import pytest
-from support import wait_until
+from support import Handler, RawServer, answer, chunk, collect, get, raw_servers, wait_until
 
-from rxtweet import StallError, StreamConnectionError, StreamRequest
+from rxtweet import StallError, StreamConnectionError
 from rxtweet.errors import HTTPException
 from rxtweet.framing import ChunkedDecoder, ChunkedEncodingError
 from rxtweet.http import InvalidRequest
@@ -33,94 +32,15 @@ pytestmark = pytest.mark.integration
 CHUNKED_200 = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
 TWEET = b'{"data":{"id":"1","text":"hi"}}'
 
-Handler = Callable[[socket.socket, bytes], None]
-
-
-class HostileServer:
-    """A loopback server that runs ``handler(conn, request_head)`` for each connection."""
-
-    def __init__(self, handler: Handler) -> None:
-        self.handler = handler
-        self.sock = socket.create_server(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
-        self.heads: list[bytes] = []
-        self.stop = threading.Event()
-        self._conns: list[socket.socket] = []
-        self._threads = [threading.Thread(target=self._accept, daemon=True)]
-        self._threads[0].start()
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            worker = threading.Thread(target=self._serve, args=(conn,), daemon=True)
-            self._threads.append(worker)
-            worker.start()
-
-    def _serve(self, conn: socket.socket) -> None:
-        self._conns.append(conn)
-        with conn:
-            head = b""
-            while b"\r\n\r\n" not in head:
-                data = conn.recv(65536)
-                if not data:
-                    return
-                head += data
-            self.heads.append(head)
-            with contextlib.suppress(OSError):  # the client went away: what most tests want
-                self.handler(conn, head)
-
-    def close(self) -> None:
-        self.stop.set()
-        for sock in (self.sock, *self._conns):
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
-        self.sock.close()
-        for thread in self._threads:
-            thread.join(3)
+# This module's streams end within 3 s (support.collect waits up to 5 s by default).
+collect = functools.partial(collect, timeout=3.0)
 
 
 @pytest.fixture
-def serve() -> Iterator[Callable[[Handler], HostileServer]]:
-    servers: list[HostileServer] = []
-
-    def start(handler: Handler) -> HostileServer:
-        servers.append(HostileServer(handler))
-        return servers[-1]
-
-    yield start
-    for server in servers:
-        server.close()
+def serve() -> Iterator[Callable[[Handler], RawServer]]:
+    with raw_servers() as start:
+        yield start
     assert wait_until(lambda: not live_threads()), live_threads()
-
-
-def chunk(payload: bytes) -> bytes:
-    return b"%x\r\n%s\r\n" % (len(payload), payload)
-
-
-def get(url: str, **headers: str) -> StreamRequest:
-    return StreamRequest("GET", url, headers=headers or None)
-
-
-def collect(observable: Any, timeout: float = 3.0) -> tuple[list[bytes], BaseException | None]:
-    items: list[bytes] = []
-    errors: list[BaseException] = []
-    done = threading.Event()
-    subscription = observable.subscribe(
-        on_next=items.append,
-        on_error=lambda e: (errors.append(e), done.set()),
-        on_completed=done.set,
-    )
-    finished = done.wait(timeout)
-    subscription.dispose()
-    assert finished, "the stream neither completed nor failed"
-    return items, (errors[0] if errors else None)
-
-
-def answer(head: bytes) -> Handler:
-    return lambda conn, _: conn.sendall(head)
 
 
 # --- redirects --------------------------------------------------------------------------------
@@ -130,7 +50,7 @@ def answer(head: bytes) -> Handler:
     "location", [b"file:///etc/passwd", b"gopher://127.0.0.1/x", b"http://[::1/broken"]
 )
 def test_a_redirect_to_a_url_that_cannot_be_followed_is_a_connection_error(
-    serve: Callable[[Handler], HostileServer], location: bytes
+    serve: Callable[[Handler], RawServer], location: bytes
 ) -> None:
     # Before: InvalidRequest ("the request cannot be sent"), which blames the caller's request
     # and ends the stream for good; it is the server's answer, retried like any bad answer.
@@ -146,11 +66,11 @@ def test_a_redirect_to_a_url_that_cannot_be_followed_is_a_connection_error(
 
 @pytest.mark.parametrize("header", ["X-Api-Key", "Proxy-Authorization", "Authorization", "Cookie"])
 def test_secret_headers_never_follow_a_redirect_to_another_origin(
-    serve: Callable[[Handler], HostileServer], header: str
+    serve: Callable[[Handler], RawServer], header: str
 ) -> None:
     # Before: requests drops Authorization and Cookie on a redirect to another origin, but
     # X-Api-Key (a header rxtweet itself counts as a credential) went along.
-    other = serve(lambda conn, _: conn.sendall(CHUNKED_200 + chunk(TWEET + b"\r\n") + b"0\r\n\r\n"))
+    other = serve(answer(CHUNKED_200 + chunk(TWEET + b"\r\n") + b"0\r\n\r\n"))
     location = f"{other.url}/elsewhere".encode()
     server = serve(
         answer(b"HTTP/1.1 307 Moved\r\nLocation: %s\r\nContent-Length: 0\r\n\r\n" % location)
@@ -164,7 +84,7 @@ def test_secret_headers_never_follow_a_redirect_to_another_origin(
 
 
 def test_secret_headers_do_follow_a_redirect_on_the_same_origin(
-    serve: Callable[[Handler], HostileServer],
+    serve: Callable[[Handler], RawServer],
 ) -> None:
     def handler(conn: socket.socket, head: bytes) -> None:
         if head.startswith(b"GET /s "):
@@ -184,7 +104,7 @@ GZIP_200 = b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nTransfer-Encoding: chu
 
 
 def test_a_body_that_ends_inside_a_gzip_member_is_a_cut_connection(
-    serve: Callable[[Handler], HostileServer],
+    serve: Callable[[Handler], RawServer],
 ) -> None:
     # Before: the chunked body ended cleanly with the gzip trailer (CRC and size) missing,
     # and the stream completed as though the server had closed it normally: a body cut
@@ -199,7 +119,7 @@ def test_a_body_that_ends_inside_a_gzip_member_is_a_cut_connection(
 
 @pytest.mark.parametrize("members", [1, 3000])
 def test_whole_gzip_members_end_cleanly(
-    serve: Callable[[Handler], HostileServer], members: int
+    serve: Callable[[Handler], RawServer], members: int
 ) -> None:
     member = gzip.compress(TWEET + b"\r\n")
     empty = gzip.compress(b"")
@@ -213,7 +133,7 @@ def test_whole_gzip_members_end_cleanly(
 
 
 def test_a_stalled_body_and_a_missing_head_say_different_things(
-    serve: Callable[[Handler], HostileServer],
+    serve: Callable[[Handler], RawServer],
 ) -> None:
     def head_then_trickle(conn: socket.socket, _: bytes) -> None:
         conn.sendall(CHUNKED_200 + chunk(TWEET + b"\r\n"))
@@ -278,7 +198,7 @@ def _open_fds() -> int:
 
 @pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="needs /proc")
 def test_disposal_racing_the_header_deadline_and_reconnect_waits_leaves_nothing(
-    serve: Callable[[Handler], HostileServer],
+    serve: Callable[[Handler], RawServer],
 ) -> None:
     # 200 subscribe/dispose cycles landing anywhere: in connect, in a trickled head (with a
     # header deadline about to fire), in the body, in a reconnect wait after a 503.
@@ -330,7 +250,7 @@ def test_a_chunk_size_with_extensions_still_decodes(size: bytes) -> None:
 
 
 def test_lies_in_the_head_and_the_chunking_end_in_a_typed_error_at_once(
-    serve: Callable[[Handler], HostileServer],
+    serve: Callable[[Handler], RawServer],
 ) -> None:
     heads = {
         "/big-header": b"HTTP/1.1 200 OK\r\nX-Big: " + b"a" * (1 << 20) + b"\r\n\r\n",

@@ -3,7 +3,7 @@ issue 11 items 10-12): whole lines on a full disk, escaped server text, usage ca
 credentials, userinfo in --base-url, exit codes, subcommand usage, the rules shown by
 ``filter``, periodic status lines and refused connections.
 
-Servers are real (FakeStreamServer, or a raw socket thread on 127.0.0.1); the full-disk
+Servers are real (FakeStreamServer, or ``support.RawServer`` on 127.0.0.1); the full-disk
 case runs the CLI in a subprocess with ``RLIMIT_FSIZE``.
 """
 
@@ -13,10 +13,8 @@ import io
 import os
 import resource
 import signal
-import socket
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from itertools import islice
 from pathlib import Path
@@ -24,6 +22,7 @@ from typing import Any
 
 import orjson
 import pytest
+from support import RawServer, answer
 
 from rxtweet.cli import main
 from rxtweet.cli.common import ExitCode, Redactor, error_for
@@ -136,54 +135,21 @@ def test_appending_to_a_file_that_ends_mid_line_repairs_it_first(
 # --- item 13: terminal escapes from the network are shown escaped ------------------------------
 
 
-@pytest.fixture
-def raw_server() -> Iterator[tuple[str, list[bytes]]]:
-    """A socket server answering every request with the bytes in the returned list."""
-    answer: list[bytes] = []
-    sock = socket.create_server(("127.0.0.1", 0))
-    sock.settimeout(0.2)
-    stop = threading.Event()
-
-    def serve() -> None:
-        while not stop.is_set():
-            try:
-                conn, _ = sock.accept()
-            except OSError:
-                continue
-            with conn:
-                conn.settimeout(1)
-                try:
-                    conn.recv(65536)
-                    conn.sendall(answer[0])
-                except OSError:
-                    pass
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}", answer
-    finally:
-        stop.set()
-        thread.join(2)
-        sock.close()
-
-
 HOSTILE = "\x1b]0;pwned\x07\x1b[2J\x9b31m"
 
 
 @pytest.mark.parametrize("verbose", [[], ["-v"]])
 def test_escape_sequences_from_the_server_never_reach_the_terminal(
-    raw_server: tuple[str, list[bytes]],
-    capsys: pytest.CaptureFixture[str],
-    verbose: list[str],
+    capsys: pytest.CaptureFixture[str], verbose: list[str]
 ) -> None:
-    url, answer = raw_server
     body = orjson.dumps({"title": "Service \x1b[5mUnavailable", "detail": HOSTILE})
-    answer.append(
+    response = (
         b"HTTP/1.1 503 \x1b]0;pwned\x07\x1b[2J\r\nContent-Type: application/problem+json\r\n"
         b"Content-Length: " + str(len(body)).encode() + b"\r\nConnection: close\r\n\r\n" + body
     )
-    code = main([*verbose, "sample", "--base-url", url, "--max-retries", "0", "-o", os.devnull])
+    with RawServer(answer(response)) as server:
+        argv = ["sample", "--base-url", server.url, "--max-retries", "0", "-o", os.devnull]
+        code = main([*verbose, *argv])
     assert code == ExitCode.ERROR
     captured = capsys.readouterr()
     shown = captured.err + captured.out
@@ -199,6 +165,13 @@ def test_printable_escapes_controls_and_keeps_text() -> None:
     assert printable("two\nlines\r", keep_newlines=True) == "two\nlines\\x0d"
 
 
+def run_against(tmp_path: Path, status: int, problem: dict[str, Any], *command: str) -> int:
+    """Run ``rxtweet <command>`` against a server whose answer is ``status`` with ``problem``."""
+    with fake(messages=LINES) as server:
+        server.script(Attempt(status=status, body=problem))
+        return main([*command, "--base-url", server.url, "-o", str(tmp_path / "o.jsonl")])
+
+
 # --- item 3: usage caps ----------------------------------------------------------------------
 
 
@@ -212,9 +185,7 @@ def test_usage_cap_names_the_cap_and_exits_7(
         "period": "Monthly",
         "scope": "Product",
     }
-    with fake(messages=LINES) as server:
-        server.script(Attempt(status=429, body=problem))
-        code = main(["sample", "--base-url", server.url, "-o", str(tmp_path / "o.jsonl")])
+    code = run_against(tmp_path, 429, problem, "sample")
     assert code == ExitCode.USAGE_CAPPED == 7
     err = capsys.readouterr().err
     assert "the Monthly usage cap of the Product is used up" in err
@@ -309,9 +280,7 @@ def test_a_400_for_a_bad_field_exits_2_with_the_parameter(
         "detail": "One or more parameters to your request was invalid.",
         "type": "https://api.twitter.com/2/problems/invalid-request",
     }
-    with fake(messages=LINES) as server:
-        server.script(Attempt(status=400, body=problem))
-        code = main(["sample", "--base-url", server.url, "-o", str(tmp_path / "o.jsonl")])
+    code = run_against(tmp_path, 400, problem, "sample")
     assert code == ExitCode.USAGE == 2
     err = capsys.readouterr().err
     assert "400 Bad Request" in err
@@ -333,9 +302,7 @@ def test_a_422_for_an_invalid_rule_exits_3_with_the_details(
         "title": "Invalid Rules",
         "detail": "One or more rules are invalid.",
     }
-    with fake(messages=LINES) as server:
-        server.script(Attempt(status=422, body=problem))
-        code = main(["filter", "-q", "--base-url", server.url, "-o", str(tmp_path / "o.jsonl")])
+    code = run_against(tmp_path, 422, problem, "filter", "-q")
     assert code == ExitCode.INVALID_RULE == 3
     err = capsys.readouterr().err
     assert "rule '--b': Rules must contain a non-negation term (at position 1)" in err

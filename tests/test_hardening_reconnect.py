@@ -14,14 +14,14 @@ import contextlib
 import logging
 import socket
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 import reactivex
 from reactivex import operators as ops
 from reactivex.testing import ReactiveTest, TestScheduler
-from support import wait_until
+from support import RawServer, answer, wait_until
 
 from rxtweet import StreamingClient, StreamRequest
 from rxtweet.connection import Connection
@@ -65,46 +65,19 @@ USAGE_CAPPED = {
 }
 
 
-class RawServer:
-    """Answers every connection with a fixed ``200`` response, then closes it. Counts them."""
+@contextlib.contextmanager
+def answering(content_type: bytes, body: bytes) -> Iterator[RawServer]:
+    """A server that answers every connection with a ``200`` and ``body``, then closes it."""
+    head = b"HTTP/1.1 200 OK\r\nContent-Type: " + content_type + b"\r\nConnection: close\r\n\r\n"
+    server = RawServer(answer(head + body))
+    try:
+        yield server
+    finally:
+        assert not server.close(), "a server thread outlived its test"
 
-    def __init__(self, content_type: bytes, body: bytes) -> None:
-        self.response = (
-            b"HTTP/1.1 200 OK\r\nContent-Type: " + content_type + b"\r\nConnection: close\r\n\r\n"
-        ) + body
-        self.connections = 0
-        self._listener = socket.create_server(("127.0.0.1", 0))
-        self.port = self._listener.getsockname()[1]
-        self._thread = threading.Thread(target=self._serve, name="test-raw-server", daemon=True)
 
-    def _serve(self) -> None:
-        while True:
-            try:
-                conn, _ = self._listener.accept()
-            except OSError:
-                return
-            self.connections += 1
-            with conn:
-                try:
-                    conn.recv(65536)
-                    conn.sendall(self.response)
-                except OSError:
-                    pass
-
-    def __enter__(self) -> RawServer:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        # shutdown() wakes the blocked accept(); close() alone does not on Linux.
-        with contextlib.suppress(OSError):
-            self._listener.shutdown(socket.SHUT_RDWR)
-        self._listener.close()
-        self._thread.join(2.0)
-        assert not self._thread.is_alive()
-
-    def request(self) -> StreamRequest:
-        return StreamRequest("GET", f"http://127.0.0.1:{self.port}/2/tweets/search/stream")
+def stream_request(server: RawServer) -> StreamRequest:
+    return StreamRequest("GET", f"{server.url}/2/tweets/search/stream")
 
 
 def run_for(
@@ -149,9 +122,9 @@ def test_200_then_close_without_data_is_backed_off(
 ) -> None:
     # Before: every line reset the backoff, every reconnect was immediate: ~650 connections
     # in 1 s. After: 0, 0.25, 0.5 s ... as after a close without anything.
-    with RawServer(content_type, body) as server:
+    with answering(content_type, body) as server:
         connection = Connection(
-            server.request(), to_stream_response, stall_timeout=5, is_data=is_data
+            stream_request(server), to_stream_response, stall_timeout=5, is_data=is_data
         )
         events, errors = run_for(connection, 0.6)
         connections = server.connections
@@ -165,9 +138,9 @@ def test_200_then_close_without_data_is_backed_off(
 @pytest.mark.usefixtures("quiet_logs")
 def test_a_connection_that_delivered_a_tweet_reconnects_at_once() -> None:
     # A real message (then the system message and the close) still means "reconnect now".
-    with RawServer(b"application/json", TWEET + OPERATIONAL_DISCONNECT) as server:
+    with answering(b"application/json", TWEET + OPERATIONAL_DISCONNECT) as server:
         connection = Connection(
-            server.request(), to_stream_response, stall_timeout=5, is_data=is_v2_data
+            stream_request(server), to_stream_response, stall_timeout=5, is_data=is_v2_data
         )
         events, errors = run_for(connection, 0.3)
         connections = server.connections
@@ -358,9 +331,9 @@ def test_wait_scheduler_names_its_threads_and_cancels() -> None:
 def test_a_line_over_max_line_is_counted_in_stats() -> None:
     # Before: logged by the transport but counted nowhere in stream.stats.
     long_line = b'{"data":{"id":"2","text":"' + b"x" * 5000 + b'"}}\r\n'
-    with RawServer(b"application/json", TWEET + long_line + TWEET + b"\r\n") as server:
+    with answering(b"application/json", TWEET + long_line + TWEET + b"\r\n") as server:
         connection = Connection(
-            server.request(), to_stream_response, stall_timeout=5, max_line=1024
+            stream_request(server), to_stream_response, stall_timeout=5, max_line=1024
         )
         messages = connection.items.pipe(
             ops.filter(lambda item: not isinstance(item, StreamEvent)), ops.take(2), ops.to_list()

@@ -1,14 +1,15 @@
 """Hardening of the v2 rules API and the ``rxtweet rules`` command (issues 10 and 11).
 
 Faults on the wire are played by real servers on 127.0.0.1: :class:`FakeStreamServer` for the
-rules endpoint, and :class:`RawServer` below (a raw-socket HTTP/1.1 server whose answers a
-test scripts, including resetting the connection) for what FakeStreamServer will not do.
+rules endpoint, and :class:`KeepAliveServer` below (``support.RawServer`` answering kept-alive
+requests as a test scripts, including resetting the connection) for what FakeStreamServer
+will not do.
 """
 
 from __future__ import annotations
 
-import contextlib
 import io
+import itertools
 import json
 import logging
 import socket
@@ -21,6 +22,7 @@ from typing import Any
 
 import pytest
 import responses
+from support import RawServer, read_head
 
 from rxtweet import RxTweetException, StreamingClient, StreamRule
 from rxtweet.cli import build_parser, main
@@ -46,78 +48,42 @@ def http(status: int, doc: Any, *, headers: dict[str, str] | None = None) -> byt
     return "\r\n".join(head).encode() + body
 
 
-class RawServer:
-    """HTTP/1.1 on 127.0.0.1: ``answer`` gives each request's bytes, or ``None`` to reset
-    the connection (RST, as a server or middlebox dropping a kept-alive connection does)."""
+class KeepAliveServer(RawServer):
+    """HTTP/1.1 with kept-alive connections: ``answer`` gives each request's bytes, or ``None``
+    to reset the connection (RST, as a server or middlebox dropping a kept-alive connection
+    does). :attr:`requests` records every request, as ``answer`` was called with it."""
 
     def __init__(self, answer: Answer) -> None:
         self.answer = answer
         self.requests: list[tuple[int, int, str, str, bytes]] = []
-        self._listener = socket.create_server(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{self._listener.getsockname()[1]}"
-        self._threads: list[threading.Thread] = []
-        self._conns: list[socket.socket] = []
-        accept = threading.Thread(target=self._accept, daemon=True)
-        accept.start()
-        self._threads.append(accept)
+        self._numbers = itertools.count(1)
+        super().__init__(self._exchange)
 
-    def _accept(self) -> None:
-        number = 0
-        while True:
-            try:
-                conn, _ = self._listener.accept()
-            except OSError:
+    def _exchange(self, conn: socket.socket, head: bytes) -> None:
+        number = next(self._numbers)
+        for index in itertools.count(1):
+            request_line, *headers = head.decode().split("\r\n")
+            method, target, _ = request_line.split(" ", 2)
+            length = 0
+            for header in headers:
+                name, _, value = header.partition(":")
+                if name.strip().lower() == "content-length":
+                    length = int(value)
+            body = b""
+            while len(body) < length and (data := conn.recv(length - len(body))):
+                body += data
+            self.requests.append((number, index, method, target, body))
+            out = self.answer(number, index, method, target, body)
+            if out is None:  # closed with a zero linger time: RST
+                conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
                 return
-            number += 1
-            self._conns.append(conn)
-            thread = threading.Thread(target=self._serve, args=(conn, number), daemon=True)
-            thread.start()
-            self._threads.append(thread)
-
-    def _serve(self, conn: socket.socket, number: int) -> None:
-        reader = conn.makefile("rb")
-        index = 0
-        try:
-            while line := reader.readline():
-                method, target, _ = line.decode().split(" ", 2)
-                length = 0
-                while (header := reader.readline()) not in (b"\r\n", b"\n", b""):
-                    name, _, value = header.decode().partition(":")
-                    if name.strip().lower() == "content-length":
-                        length = int(value)
-                body = reader.read(length)
-                index += 1
-                self.requests.append((number, index, method, target, body))
-                out = self.answer(number, index, method, target, body)
-                if out is None:
-                    conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-                    return
-                conn.sendall(out)
-        except OSError:
-            return
-        finally:
-            reader.close()
-            conn.close()
-
-    def close(self) -> None:
-        # shutdown() wakes the thread blocked in accept(); close() alone would not (Linux).
-        with contextlib.suppress(OSError):
-            self._listener.shutdown(socket.SHUT_RDWR)
-        self._listener.close()
-        for conn in self._conns:
-            with contextlib.suppress(OSError):
-                conn.shutdown(socket.SHUT_RDWR)
-        for thread in self._threads:
-            thread.join(2)
-
-    def __enter__(self) -> RawServer:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+            conn.sendall(out)
+            head = read_head(conn)
+            if not head:
+                return
 
 
-def posts(server: RawServer) -> list[str]:
+def posts(server: KeepAliveServer) -> list[str]:
     """What each POST asked for: ``add``, ``add dry_run`` or ``delete``."""
     kinds = []
     for _, _, method, target, body in server.requests:
@@ -171,7 +137,7 @@ def test_a_reset_of_a_kept_alive_connection_is_retried_once() -> None:
         # The second request on the first connection finds it dropped.
         return None if (conn, index) == (1, 2) else http(200, doc)
 
-    with RawServer(answer) as server:
+    with KeepAliveServer(answer) as server:
         client = StreamingClient(TOKEN, base_url=server.url, return_type=dict)
         assert client.get_rules()["data"][0]["value"] == "cat"
         assert client.get_rules()["data"][0]["value"] == "cat"  # before: ConnectionError
@@ -179,7 +145,7 @@ def test_a_reset_of_a_kept_alive_connection_is_retried_once() -> None:
 
 
 def test_a_server_that_always_resets_is_retried_once_then_a_typed_error() -> None:
-    with RawServer(lambda *_args: None) as server:
+    with KeepAliveServer(lambda *_args: None) as server:
         client = StreamingClient(TOKEN, base_url=server.url)
         with pytest.raises(StreamConnectionError) as caught:
             client.get_rules()
@@ -265,7 +231,7 @@ def test_sync_rules_invalid_addition_changes_nothing_and_keeps_the_details() -> 
         assert [r["value"] for r in server.rules.values()] == ["old"]
 
 
-def _rules_server(fail: str) -> RawServer:
+def _rules_server(fail: str) -> KeepAliveServer:
     """Rules endpoint with one rule ``old``; the step named by ``fail`` breaks."""
     current = {"data": [{"id": "7", "value": "old"}], "meta": {"result_count": 1}}
     created = {"data": [{"id": "8", "value": "new"}], "meta": {"summary": {"created": 1}}}
@@ -282,33 +248,34 @@ def _rules_server(fail: str) -> RawServer:
             return http(503, {"title": "Service Unavailable", "detail": "try later"})
         return http(200, created if kind == "add" else {"meta": {"summary": {"deleted": 1}}})
 
-    return RawServer(answer)
+    return KeepAliveServer(answer)
+
+
+def _sync_new_rule(fail: str) -> tuple[RulesSyncError, KeepAliveServer]:
+    """``sync_rules(["new"])`` against ``_rules_server(fail)``: the error raised, the server."""
+    with _rules_server(fail) as server:
+        client = StreamingClient(TOKEN, base_url=server.url)
+        with pytest.raises(RulesSyncError) as caught:
+            client.sync_rules(["new"])
+    return caught.value, server
 
 
 def test_sync_rules_when_the_add_fails_deletes_nothing_and_says_so() -> None:
-    with _rules_server(fail="add") as server:
-        client = StreamingClient(TOKEN, base_url=server.url)
-        with pytest.raises(RulesSyncError) as caught:
-            client.sync_rules(["new"])
-        error = caught.value
-        assert isinstance(error.cause, StreamConnectionError)
-        assert error.added == () and error.deleted == ()
-        assert [r.value for r in error.not_added] == ["new"]
-        assert [r.value for r in error.not_deleted] == ["old"]
-        assert "delete" not in posts(server)  # before (CLI): the old rule was gone first
-        assert "nothing was changed" in str(error)
+    error, server = _sync_new_rule(fail="add")
+    assert isinstance(error.cause, StreamConnectionError)
+    assert error.added == () and error.deleted == ()
+    assert [r.value for r in error.not_added] == ["new"]
+    assert [r.value for r in error.not_deleted] == ["old"]
+    assert "delete" not in posts(server)  # before (CLI): the old rule was gone first
+    assert "nothing was changed" in str(error)
 
 
 def test_sync_rules_when_the_delete_fails_reports_the_partial_result() -> None:
-    with _rules_server(fail="delete") as server:
-        client = StreamingClient(TOKEN, base_url=server.url)
-        with pytest.raises(RulesSyncError) as caught:
-            client.sync_rules(["new"])
-        error = caught.value
-        assert [(r.value, r.id) for r in error.added] == [("new", "8")]
-        assert [r.value for r in error.not_deleted] == ["old"]
-        assert "applied: add 'new'" in str(error)
-        assert "not applied: delete 'old'" in str(error)
+    error, _ = _sync_new_rule(fail="delete")
+    assert [(r.value, r.id) for r in error.added] == [("new", "8")]
+    assert [r.value for r in error.not_deleted] == ["old"]
+    assert "applied: add 'new'" in str(error)
+    assert "not applied: delete 'old'" in str(error)
 
 
 # --------------------------------------------------------------------------- the CLI
@@ -357,14 +324,20 @@ def test_rules_sync_dev_null_on_stdin_needs_allow_empty(
     assert "0 added, 1 removed, 0 kept" in capsys.readouterr().err
 
 
+def _sync_cli_new_rule(tmp_path: Path, fail: str) -> KeepAliveServer:
+    """``rxtweet rules sync`` of a file holding ``new`` against ``_rules_server(fail)``."""
+    path = tmp_path / "rules.txt"
+    path.write_text("new\n")
+    with _rules_server(fail) as server:
+        assert main(["rules", "sync", str(path), "--base-url", server.url]) == 1
+    return server
+
+
 def test_rules_sync_cli_when_the_add_fails_keeps_the_old_rules(
     env: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    path = tmp_path / "rules.txt"
-    path.write_text("new\n")
-    with _rules_server(fail="add") as server:
-        assert main(["rules", "sync", str(path), "--base-url", server.url]) == 1
-        assert "delete" not in posts(server)
+    server = _sync_cli_new_rule(tmp_path, fail="add")
+    assert "delete" not in posts(server)
     err = capsys.readouterr().err
     assert "nothing changed" in err
     no_secret(err)
@@ -373,10 +346,7 @@ def test_rules_sync_cli_when_the_add_fails_keeps_the_old_rules(
 def test_rules_sync_cli_partial_failure_lists_what_was_and_was_not_applied(
     env: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    path = tmp_path / "rules.txt"
-    path.write_text("new\n")
-    with _rules_server(fail="delete") as server:
-        assert main(["rules", "sync", str(path), "--base-url", server.url]) == 1
+    _sync_cli_new_rule(tmp_path, fail="delete")
     err = capsys.readouterr().err
     assert "applied: + new  (id 8)" in err
     assert "NOT applied: - old  (id 7)" in err
@@ -399,7 +369,7 @@ def test_rules_add_422_exits_3_with_the_per_rule_details(
         "detail": "One or more parameters to your request was invalid.",
     }
     for status in (400, 422):
-        with RawServer(lambda *_, s=status: http(s, problem)) as server:
+        with KeepAliveServer(lambda *_, s=status: http(s, problem)) as server:
             assert main(["rules", "add", "--base-url", server.url, "--", "--b"]) == 3
         err = capsys.readouterr().err
         assert "non-negation term (at position 1)" in err, err

@@ -1,23 +1,32 @@
 """Issue 10, transport part: deadlines, bounded inflate and redirects, secrets in errors.
 
-Every fault here is on the wire, so each test runs a raw-socket server on 127.0.0.1 that
-misbehaves exactly as described (a trickle, an endless 100 Continue, a gzip flood...).
+Every fault here is on the wire, so each test runs a raw-socket server on 127.0.0.1
+(``support.RawServer``) that misbehaves exactly as described (a trickle, an endless 100
+Continue, a gzip flood...).
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import socket
 import threading
 import time
 import zlib
 from collections.abc import Callable, Iterator
-from typing import Any
 
 import orjson
 import pytest
-from support import reader_threads, wait_until
+from support import (
+    Handler,
+    RawServer,
+    answer,
+    chunk,
+    collect,
+    get,
+    raw_servers,
+    reader_threads,
+    wait_until,
+)
 
 from rxtweet import StallError, StreamConnectionError, StreamRequest, Unauthorized
 from rxtweet import transport as transport_module
@@ -34,92 +43,11 @@ CHUNKED_200 = (
 TWEETS = [orjson.dumps({"data": {"id": str(i), "text": f"tweet {i}"}}) for i in range(12)]
 
 
-class RawServer:
-    """A loopback server that runs ``handler(conn, request_head)`` per connection."""
-
-    def __init__(self, handler: Callable[[socket.socket, bytes], None]) -> None:
-        self.handler = handler
-        self.sock = socket.create_server(("127.0.0.1", 0))
-        self.port = self.sock.getsockname()[1]
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.heads: list[bytes] = []
-        self.stop = threading.Event()
-        self._threads: list[threading.Thread] = []
-        self._conns: list[socket.socket] = []
-        accept = threading.Thread(target=self._accept, daemon=True)
-        accept.start()
-        self._threads.append(accept)
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            worker = threading.Thread(target=self._serve, args=(conn,), daemon=True)
-            worker.start()
-            self._threads.append(worker)
-
-    def _serve(self, conn: socket.socket) -> None:
-        self._conns.append(conn)
-        with conn:
-            head = b""
-            while b"\r\n\r\n" not in head:
-                data = conn.recv(65536)
-                if not data:
-                    return
-                head += data
-            self.heads.append(head)
-            # OSError: the client went away, which is what most of these tests want.
-            with contextlib.suppress(OSError):
-                self.handler(conn, head)
-
-    def close(self) -> None:
-        self.stop.set()
-        for sock in (self.sock, *self._conns):
-            with contextlib.suppress(OSError):  # shutdown wakes a blocked accept or recv
-                sock.shutdown(socket.SHUT_RDWR)
-        self.sock.close()
-        for thread in self._threads:
-            thread.join(3)
-
-
 @pytest.fixture
-def serve() -> Iterator[Callable[[Callable[[socket.socket, bytes], None]], RawServer]]:
-    servers: list[RawServer] = []
-
-    def start(handler: Callable[[socket.socket, bytes], None]) -> RawServer:
-        server = RawServer(handler)
-        servers.append(server)
-        return server
-
-    yield start
-    for server in servers:
-        server.close()
+def serve() -> Iterator[Callable[[Handler], RawServer]]:
+    with raw_servers() as start:
+        yield start
     assert wait_until(lambda: not reader_threads()), "a reader thread outlived its test"
-
-
-def chunk(payload: bytes) -> bytes:
-    return b"%x\r\n%s\r\n" % (len(payload), payload)
-
-
-def collect(observable: Any, timeout: float = 5.0) -> tuple[list[bytes], BaseException | None]:
-    items: list[bytes] = []
-    errors: list[BaseException] = []
-    done = threading.Event()
-    subscription = observable.subscribe(
-        on_next=items.append,
-        on_error=lambda e: (errors.append(e), done.set()),
-        on_completed=done.set,
-    )
-    finished = done.wait(timeout)
-    subscription.dispose()
-    assert finished, "the stream neither completed nor failed"
-    return items, (errors[0] if errors else None)
-
-
-def get(url: str, **headers: str) -> StreamRequest:
-    return StreamRequest("GET", url, headers=headers or None)
 
 
 def trickle(conn: socket.socket, server: RawServer, data: bytes, every: float) -> None:
@@ -373,17 +301,11 @@ def test_a_redirect_with_an_endless_body_is_not_read(serve: Callable[..., RawSer
 def test_credentials_never_follow_a_redirect_to_another_origin(
     serve: Callable[..., RawServer],
 ) -> None:
-    other = serve(
-        lambda conn, _: conn.sendall(
-            b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n" + TWEETS[0] + b"\r\n"
-        )
-    )
+    other = serve(answer(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n" + TWEETS[0] + b"\r\n"))
     # localhost and 127.0.0.1 are different origins even on the same machine.
     target = f"http://localhost:{other.port}/final"
     first = serve(
-        lambda conn, _: conn.sendall(
-            f"HTTP/1.1 302 Found\r\nLocation: {target}\r\nContent-Length: 0\r\n\r\n".encode()
-        )
+        answer(f"HTTP/1.1 302 Found\r\nLocation: {target}\r\nContent-Length: 0\r\n\r\n".encode())
     )
     request = get(f"{first.url}/s", Authorization="Bearer follow-me-not-0123456789")
     items, error = collect(lines(request))
@@ -458,7 +380,7 @@ def test_a_bad_token_is_never_quoted(
 ) -> None:
     # Before: requests' InvalidHeader (or http.client's ValueError) quoted the whole value.
     caplog.set_level(logging.DEBUG)
-    server = serve(lambda conn, _: conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"))
+    server = serve(answer(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"))
     items, error = collect(lines(get(f"{server.url}/s", Authorization=f"Bearer {token}")))
     assert items == []
     assert isinstance(error, InvalidRequest)
