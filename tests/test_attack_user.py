@@ -2,7 +2,7 @@
 issues 10 and 11): what was checked and is not what is sent, odd Python inputs to
 ``sync_rules``, rules answers in the wrong shape, and rules files nested too deep.
 
-Faults on the wire are played by a raw-socket server on 127.0.0.1 (``RawServer`` of
+Faults on the wire are played by a raw-socket server on 127.0.0.1 (``KeepAliveServer`` of
 test_hardening_rules).
 """
 
@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_hardening_rules import RawServer, http
+from test_hardening_rules import KeepAliveServer, http
 
 from rxtweet import RxTweetException, StreamingClient, StreamRule
 from rxtweet.cli import main
@@ -71,7 +71,7 @@ def test_the_stream_request_carries_the_normalised_fields() -> None:
 def test_sync_rules_refuses_a_mapping_before_touching_the_server(desired: Any) -> None:
     # Before: a dict was iterated as its keys: json.load of X's {"data": [...]} became the
     # single rule "data", and every real rule was deleted.
-    with RawServer(lambda *a: http(200, {"data": [{"id": "1", "value": "dog"}]})) as server:
+    with KeepAliveServer(lambda *a: http(200, {"data": [{"id": "1", "value": "dog"}]})) as server:
         client = StreamingClient(TOKEN, base_url=server.url)
         with pytest.raises(TypeError, match="iterable of StreamRule"):
             client.sync_rules(desired)
@@ -99,7 +99,7 @@ MALFORMED = [
 @pytest.mark.parametrize("doc", MALFORMED)
 def test_a_rules_answer_of_the_wrong_shape_is_a_typed_error(doc: Any) -> None:
     # Before: TypeError / AttributeError from deep inside sync_rules (not an RxTweetException).
-    with RawServer(lambda *a: http(200, doc)) as server:
+    with KeepAliveServer(lambda *a: http(200, doc)) as server:
         client = StreamingClient(TOKEN, base_url=server.url)
         with pytest.raises(RulesSyncError, match=r"not a rules answer|not a JSON object") as caught:
             client.sync_rules(["cat"], dry_run=True)
@@ -112,7 +112,7 @@ def test_rules_list_says_the_answer_is_malformed(
 ) -> None:
     # Before: "error: AttributeError: 'list' object has no attribute 'get'" and the like.
     monkeypatch.setenv("X_BEARER_TOKEN", TOKEN)
-    with RawServer(lambda *a: http(200, doc)) as server:
+    with KeepAliveServer(lambda *a: http(200, doc)) as server:
         code = main(["rules", "list", "--base-url", server.url])
     err = capsys.readouterr().err
     assert code == 1
@@ -122,7 +122,7 @@ def test_rules_list_says_the_answer_is_malformed(
 
 
 def test_a_rules_answer_without_data_means_no_rules() -> None:
-    with RawServer(lambda *a: http(200, {"meta": {"result_count": 0}})) as server:
+    with KeepAliveServer(lambda *a: http(200, {"meta": {"result_count": 0}})) as server:
         client = StreamingClient(TOKEN, base_url=server.url, return_type=dict)
         plan = client.sync_rules(["cat"], dry_run=True)
         assert [r.value for r in plan.added] == ["cat"] and plan.deleted == ()
