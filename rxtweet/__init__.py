@@ -5,12 +5,19 @@ from __future__ import annotations
 from ._version import __version__
 from .errors import (
     BadRequest,
+    BlockedInsideHold,
     FatalDisconnect,
     Forbidden,
     HTTPException,
+    InvalidRequest,
+    InvalidStreamParameter,
+    LengthFramingError,
     NotFound,
+    RetriesExhausted,
+    RulesSyncError,
     RxTweetException,
     StallError,
+    StreamAlreadyRunning,
     StreamConnectionError,
     TooManyRequests,
     TweepyException,
@@ -31,15 +38,15 @@ from .events import (
     StreamEvent,
     UnknownMessage,
 )
-from .fields import InvalidStreamParameter
-from .http import InvalidRequest, RateLimit, StreamRequest
-from .models import Media, Place, Poll, Response, StreamResponse, StreamRule, Tweet, User
-from .operators.share import BlockedInsideHold
-from .parse import Parsed
-from .reconnect import ReconnectPolicy, RetriesExhausted
-from .status import Status
-from .v1 import LengthFramingError, Stream, V1Stream
-from .v2 import RulesSync, RulesSyncError, StreamingClient, TweetStream
+from .http import RateLimit, StreamRequest
+from .parse import Parsed, ParseStats
+from .reconnect import ReconnectPolicy
+from .substreams import Substreams
+from .transport import RequestsTransport
+from .transport_base import Transport, TransportOptions
+from .v1 import Status, Stream, V1Stream
+from .v2 import RulesSync, StreamingClient, TweetStream
+from .v2.models import Media, Place, Poll, Response, StreamResponse, StreamRule, Tweet, User
 
 __all__ = [
     "BadRequest",
@@ -59,6 +66,7 @@ __all__ = [
     "MalformedMessage",
     "Media",
     "NotFound",
+    "ParseStats",
     "Parsed",
     "Place",
     "Poll",
@@ -66,6 +74,7 @@ __all__ = [
     "ReconnectPolicy",
     "Reconnecting",
     "RequestFailed",
+    "RequestsTransport",
     "Response",
     "RetriesExhausted",
     "RulesSync",
@@ -74,13 +83,17 @@ __all__ = [
     "StallError",
     "Status",
     "Stream",
+    "StreamAlreadyRunning",
     "StreamConnectionError",
     "StreamEvent",
     "StreamRequest",
     "StreamResponse",
     "StreamRule",
     "StreamingClient",
+    "Substreams",
     "TooManyRequests",
+    "Transport",
+    "TransportOptions",
     "TweepyException",
     "Tweet",
     "TweetStream",

@@ -2,4 +2,6 @@
 
 from .cli import main
 
-raise SystemExit(main())
+# Guarded: importing this module (doctest collection does) must not run the CLI.
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -30,19 +30,17 @@ from __future__ import annotations
 import itertools
 import logging
 import math
-import platform
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import replace
-from typing import Any
+from typing import Any, TypeVar, Unpack
 
 import requests
 from reactivex import abc
 
-from ._version import __version__
-from .connection import Connection
-from .errors import RxTweetException
+from .connection import Connection, LineOperator
+from .errors import StreamAlreadyRunning
 from .events import (
     Closed,
     Connected,
@@ -52,18 +50,17 @@ from .events import (
     RequestFailed,
     StreamEvent,
 )
-from .http import redact_url
+from .http import StreamRequest, redact_url
 from .parse import Parsed, decode
 from .reconnect import ReconnectPolicy
-from .transport import DEFAULT_CHUNK_SIZE, new_session
+from .transport import USER_AGENT, RequestsTransport, new_session
+from .transport_base import Transport, TransportOptions, TransportOptionsKw
 
 __all__ = ["BaseStream", "StreamAlreadyRunning"]
 
-log = logging.getLogger("rxtweet.stream")
+log = logging.getLogger(__name__)
 
-
-class StreamAlreadyRunning(RxTweetException):
-    """``sample()``/``filter()`` was called while the stream was already running."""
+_M = TypeVar("_M")
 
 
 #: Numbers the ``threaded=True`` threads: ``rxtweet-stream-1``, ``rxtweet-stream-2`` …
@@ -108,55 +105,115 @@ class BaseStream:
     and :class:`~rxtweet.Stream` (v1.1). Override the ``on_*`` methods you need.
 
     Args:
-        chunk_size: bytes per socket read (tweepy's name; here a bound, not a wait).
+        transport: performs the connections (a :class:`~rxtweet.transport_base.Transport`);
+            default :class:`~rxtweet.transport.RequestsTransport` over :attr:`session`.
         daemon: whether a ``threaded=True`` run's thread is a daemon.
         max_retries: reconnects allowed in a row without data (``n`` means at most ``n+1``
             connection attempts); overrides ``reconnect.max_retries`` when given.
         proxy: an ``https`` proxy URL, as in tweepy.
         verify: TLS verification (``False``, ``True`` or a CA bundle path).
         reconnect: a :class:`~rxtweet.ReconnectPolicy` (default: X's guidance).
-        stall_timeout: seconds of silence (not even a keep-alive) before reconnecting.
         scheduler: where reconnect waits run (tests pass a virtual-time scheduler).
         base_url: the API's root URL (the clients pass their default).
+        **options: the fields of :class:`~rxtweet.transport_base.TransportOptions`:
+            ``stall_timeout`` (seconds of silence, not even a keep-alive, before
+            reconnecting), ``chunk_size`` (bytes per socket read; tweepy's name, here a
+            bound, not a wait), ``connect_timeout``, ``header_timeout``, ``max_line``.
+
+    Attributes:
+        options: the :class:`~rxtweet.transport_base.TransportOptions` every connection uses
+            (``stall_timeout`` and ``chunk_size`` are also attributes; setting one replaces
+            :attr:`options`).
+        transport: the transport.
+        session: the ``requests.Session`` of the default transport (and of REST calls).
+        user_agent: the ``User-Agent`` sent (:data:`rxtweet.transport.USER_AGENT`).
     """
 
     def __init__(
         self,
         *,
-        chunk_size: int = DEFAULT_CHUNK_SIZE,
+        transport: Transport | None = None,
         daemon: bool = False,
         max_retries: float = math.inf,
         proxy: str | None = None,
         verify: bool | str = True,
         reconnect: ReconnectPolicy | None = None,
-        stall_timeout: float = 90.0,
         scheduler: abc.SchedulerBase | None = None,
         base_url: str = "",
+        **options: Unpack[TransportOptionsKw],
     ) -> None:
         policy = reconnect or ReconnectPolicy()
         if max_retries != math.inf:
             policy = replace(policy, max_retries=max_retries)
-        self.chunk_size = chunk_size
+        self.options = TransportOptions(**options)
         self.daemon = daemon
         self.max_retries = policy.max_retries
         self.proxies = {"https": proxy} if proxy else {}
         self.verify = verify
         self.reconnect = policy
-        self.stall_timeout = stall_timeout
         self.scheduler = scheduler
         self.base_url = base_url.rstrip("/")
         self.running = False
         self.session: requests.Session = new_session()
+        self._transport = transport
         self.thread: threading.Thread | None = None
-        self.user_agent = (
-            f"Python/{platform.python_version()} Requests/{requests.__version__} "
-            f"rxtweet/{__version__}"
-        )
+        self.user_agent: str = USER_AGENT
         self._lock = threading.Lock()
         self._run_state: _RunState | None = None
         # disconnect() calls so far: a run started after a disconnect() stops at once.
         self._disconnects = 0
         self._pending: Parsed[Any] | None = None
+
+    @property
+    def transport(self) -> Transport:
+        """The transport given, else a :class:`~rxtweet.transport.RequestsTransport` over the
+        current :attr:`session` (looked up per run, so a replaced session is used)."""
+        if self._transport is not None:
+            return self._transport
+        return RequestsTransport(self.session)
+
+    @transport.setter
+    def transport(self, value: Transport | None) -> None:
+        self._transport = value
+
+    @property
+    def stall_timeout(self) -> float:
+        """Seconds without a complete line before reconnecting (``options.stall_timeout``)."""
+        return self.options.stall_timeout
+
+    @stall_timeout.setter
+    def stall_timeout(self, value: float) -> None:
+        self.options = replace(self.options, stall_timeout=value)
+
+    @property
+    def chunk_size(self) -> int:
+        """The most bytes taken from the socket in one read (``options.chunk_size``)."""
+        return self.options.chunk_size
+
+    @chunk_size.setter
+    def chunk_size(self, value: int) -> None:
+        self.options = replace(self.options, chunk_size=value)
+
+    def _connection(
+        self,
+        request: StreamRequest,
+        convert: Callable[[dict[str, Any]], _M],
+        *,
+        is_data: Callable[[_M], bool] | None = None,
+        frame: LineOperator | None = None,
+    ) -> Connection[_M]:
+        """The :class:`~rxtweet.connection.Connection` of one run: this stream's transport,
+        options, reconnect policy and scheduler around ``request``."""
+        return Connection(
+            request,
+            convert,
+            transport=self.transport,
+            options=self.options,
+            policy=self.reconnect,
+            scheduler=self.scheduler,
+            frame=frame,
+            is_data=is_data,
+        )
 
     def __repr__(self) -> str:
         # No credentials here: only where it connects and whether it runs.
@@ -339,21 +396,23 @@ class BaseStream:
         return self._dispatch(message, line)
 
     def _on_event(self, event: StreamEvent) -> None:
-        kind = type(event)
-        if kind is KeepAlive:
-            self.on_keep_alive()
-        elif kind is Connected:
-            self.on_connect()
-        elif kind is ConnectionFailed:
-            self.on_connection_error()
-        elif kind is RequestFailed:
-            self.on_request_error(event.status_code)  # type: ignore[attr-defined]
-        elif kind is Closed:
-            self.on_closed(event.response)  # type: ignore[attr-defined]
-        elif kind is Errored:
-            self._call_hook(self.on_exception, event.exception)  # type: ignore[attr-defined]
-        else:
-            self.on_event(event)
+        # The event classes are final dataclasses (none derives from another), so a class
+        # pattern picks exactly the type; the most frequent event comes first.
+        match event:
+            case KeepAlive():
+                self.on_keep_alive()
+            case Connected():
+                self.on_connect()
+            case ConnectionFailed():
+                self.on_connection_error()
+            case RequestFailed(status_code=status_code):
+                self.on_request_error(status_code)
+            case Closed(response=response):
+                self.on_closed(response)
+            case Errored(exception=exception):
+                self._call_hook(self.on_exception, exception)
+            case _:
+                self.on_event(event)
 
     # --- hooks (tweepy's signatures and default logging) -------------------------------------
 

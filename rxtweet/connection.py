@@ -5,6 +5,10 @@ A :class:`Connection` puts the pieces together around one :class:`~rxtweet.http.
     transport.lines ─> reconnecting(policy) ─> parse_lines(convert) ─> share_connection
          (bytes)          (bytes, retried)       (Parsed | events)        (one socket)
 
+The transport is a seam (:class:`~rxtweet.transport_base.Transport`): by default
+:class:`~rxtweet.transport.RequestsTransport`; a test (or an httpx or aiohttp transport)
+passes its own, and nothing else changes.
+
 and interleaves the lifecycle events (connected, keep-alive, reconnecting, malformed
 message …) with the parsed messages in one ordered stream, :attr:`Connection.items`, which
 the v1.1 and v2 streams split into their substreams. Everything on it is emitted by one thread
@@ -17,21 +21,24 @@ import logging
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, Generic, TypeVar
+from dataclasses import replace
+from typing import Any, Generic, TypeVar, Unpack
 
 import requests
 from reactivex import Observable, abc
 
 from .events import Closed, Connected, Disconnected, Errored, StreamEvent
 from .http import RateLimit, StreamRequest
-from .operators.share import BlockedInsideHold, SharedConnection
+from .operators.share import SharedConnection
 from .parse import Parsed, ParseStats, parse_lines
 from .reconnect import DataSignal, ReconnectPolicy, reconnecting
-from .transport import DEFAULT_CHUNK_SIZE, lines
+from .substreams import select_events, select_messages
+from .transport import RequestsTransport
+from .transport_base import ResponseHead, Transport, TransportOptions, TransportOptionsKw
 
 __all__ = ["Connection", "Item", "LineOperator", "select_events", "select_messages"]
 
-log = logging.getLogger("rxtweet.connection")
+log = logging.getLogger(__name__)
 
 _T = TypeVar("_T")
 
@@ -41,9 +48,6 @@ Item = Parsed[_T] | StreamEvent
 #: An operator on one connection's lines (framing such as v1.1's ``delimited=length``).
 LineOperator = Callable[[Observable[bytes]], Observable[bytes]]
 
-#: The transport's default ``max_line`` (:func:`rxtweet.transport.lines`).
-DEFAULT_MAX_LINE = 64 * 1024 * 1024
-
 
 class Connection(Generic[_T]):
     """A reconnecting, parsed, shared stream over one request.
@@ -51,9 +55,15 @@ class Connection(Generic[_T]):
     Args:
         request: the HTTP request to (re)open.
         convert: turns one decoded JSON object into a message (e.g. a ``StreamResponse``).
+        transport: performs each connection (a :class:`~rxtweet.transport_base.Transport`);
+            default :class:`~rxtweet.transport.RequestsTransport` over ``session``.
+        options: how the transport reads (:class:`~rxtweet.transport_base.TransportOptions`:
+            ``stall_timeout``, ``connect_timeout``, ``header_timeout``, ``chunk_size``,
+            ``max_line``); the defaults when ``None``.
+        **overrides: single fields of ``options`` (``stall_timeout=21.0``), which win over it.
         policy: when and how soon to reconnect.
-        session: the ``requests.Session`` each connection uses (default: a fresh one each).
-        stall_timeout, chunk_size: passed to :func:`rxtweet.transport.lines`.
+        session: the ``requests.Session`` each connection of the default transport uses
+            (default: a fresh one each); ignored when ``transport`` is given.
         scheduler: where reconnect waits run (default
             :class:`~rxtweet.scheduling.WaitScheduler`, threads named ``rxtweet-wait-N``);
             tests pass a virtual-time scheduler.
@@ -64,13 +74,14 @@ class Connection(Generic[_T]):
             check costs about a third of ``orjson.loads`` per message.
         is_data: whether a parsed message is real data, which proves the connection works
             and so restarts the reconnect backoff (see
-            :class:`~rxtweet.reconnect.ReconnectPolicy`); e.g. :func:`rxtweet.parse.is_v2_data`,
+            :class:`~rxtweet.reconnect.ReconnectPolicy`); e.g.
+            :func:`rxtweet.v2.convert.is_v2_data`,
             false for a system message such as an ``operational-disconnect``. ``None``: every
             parsed message counts. Keep-alives and malformed lines never count. Called on
             the reader thread, only until the connection's first data.
-        max_line: passed to :func:`rxtweet.transport.lines` (default 64 MiB, as there). A
-            longer line is dropped there and counted in :attr:`stats` (``too_long``), with
-            no event.
+
+    A line longer than ``options.max_line`` (default 64 MiB) is dropped by the transport and
+    counted in :attr:`stats` (``too_long``), with no event.
     """
 
     def __init__(
@@ -78,28 +89,29 @@ class Connection(Generic[_T]):
         request: StreamRequest,
         convert: Callable[[dict[str, Any]], _T],
         *,
+        transport: Transport | None = None,
+        options: TransportOptions | None = None,
         policy: ReconnectPolicy | None = None,
         session: requests.Session | None = None,
-        stall_timeout: float = 90.0,
-        chunk_size: int = DEFAULT_CHUNK_SIZE,
         scheduler: abc.SchedulerBase | None = None,
         frame: LineOperator | None = None,
         exact_ints: bool = False,
         is_data: Callable[[_T], bool] | None = None,
-        max_line: int = DEFAULT_MAX_LINE,
+        **overrides: Unpack[TransportOptionsKw],
     ) -> None:
+        options = options if options is not None else TransportOptions()
         self.request = request
+        self.options = replace(options, **overrides) if overrides else options
+        self.transport: Transport = (
+            transport if transport is not None else RequestsTransport(session)
+        )
         self.policy = policy or ReconnectPolicy()
         self.stats = ParseStats()
         self._convert = convert
-        self._session = session
-        self._stall_timeout = stall_timeout
-        self._chunk_size = chunk_size
         self._scheduler = scheduler
         self._frame = frame
         self._exact_ints = exact_ints
         self._is_data = is_data
-        self._max_line = max_line
         self._shared: SharedConnection[Item[_T]] = SharedConnection(Observable(self._subscribe))
 
     def __repr__(self) -> str:
@@ -133,14 +145,11 @@ class Connection(Generic[_T]):
             yield
 
     def _raw_lines(
-        self, on_response: Callable[[requests.Response], None] | None = None
+        self, on_response: Callable[[ResponseHead], None] | None = None
     ) -> Observable[bytes]:
-        source = lines(
+        source = self.transport.lines(
             self.request,
-            session=self._session,
-            stall_timeout=self._stall_timeout,
-            chunk_size=self._chunk_size,
-            max_line=self._max_line,
+            self.options,
             on_response=on_response,
             on_line_dropped=self.stats._count_too_long,
         )
@@ -150,11 +159,11 @@ class Connection(Generic[_T]):
         self, observer: abc.ObserverBase[Item[_T]], scheduler: abc.SchedulerBase | None = None
     ) -> abc.DisposableBase:
         emit = observer.on_next
-        last_response: list[requests.Response | None] = [None]
+        last_response: list[ResponseHead | None] = [None]
         lock = threading.Lock()
         finished = [False]
 
-        def on_response(response: requests.Response) -> None:
+        def on_response(response: ResponseHead) -> None:
             last_response[0] = response
             headers = dict(response.headers)
             emit(
@@ -210,77 +219,3 @@ class Connection(Generic[_T]):
             parse_lines(self._convert, self.stats, keep_raw=True, exact_ints=self._exact_ints),
         )
         return source.subscribe(on_next, on_error, on_completed, scheduler=scheduler)
-
-
-# --- splitting items into substreams ------------------------------------------------------
-
-
-def select_messages(
-    pick: Callable[[Any], Any],
-) -> Callable[[Observable[Item[Any]]], Observable[Any]]:
-    """``pick(message)`` of each parsed message, skipping ``None``: filter and map in one hop.
-
-    ::
-
-        items:   --P(a)--Connected--P(b)--KeepAlive--P(c)--|
-        select_messages(pick)   (pick(b) is None)
-        result:  --pick(a)---------------------------pick(c)--|
-    """
-
-    def operator(source: Observable[Item[Any]]) -> Observable[Any]:
-        def subscribe(
-            observer: abc.ObserverBase[Any], scheduler: abc.SchedulerBase | None = None
-        ) -> abc.DisposableBase:
-            emit = observer.on_next
-
-            def on_next(item: Any) -> None:
-                if type(item) is Parsed:
-                    value = pick(item.value)
-                    if value is not None:
-                        emit(value)
-
-            return source.subscribe(
-                on_next, observer.on_error, observer.on_completed, scheduler=scheduler
-            )
-
-        return Observable(subscribe)
-
-    return operator
-
-
-def select_events() -> Callable[[Observable[Item[Any]]], Observable[StreamEvent]]:
-    """The events of the stream, completing after ``Disconnected``.
-
-    It never errors for the stream's own failure (that is told by ``Errored``), with one
-    exception: a subscription made in a way that cannot work, such as a blocking ``.run()``
-    inside ``hold()`` (:class:`~rxtweet.operators.share.BlockedInsideHold`), fails with that
-    error instead of completing empty.
-
-    ::
-
-        items:   --Connected--P(a)--Reconnecting--Errored--Disconnected--X
-        select_events()
-        result:  --Connected--------Reconnecting--Errored--Disconnected|
-    """
-
-    def operator(source: Observable[Item[Any]]) -> Observable[StreamEvent]:
-        def subscribe(
-            observer: abc.ObserverBase[StreamEvent], scheduler: abc.SchedulerBase | None = None
-        ) -> abc.DisposableBase:
-            def on_next(item: Any) -> None:
-                if type(item) is not Parsed:
-                    observer.on_next(item)
-                    if type(item) is Disconnected:
-                        observer.on_completed()
-
-            def on_error(error: Exception) -> None:
-                if isinstance(error, BlockedInsideHold):
-                    observer.on_error(error)
-                else:
-                    observer.on_completed()
-
-            return source.subscribe(on_next, on_error, observer.on_completed, scheduler=scheduler)
-
-        return Observable(subscribe)
-
-    return operator

@@ -114,7 +114,7 @@ class UnknownMessage(StreamEvent):
     """A JSON object of no known v1.1 message type arrived (logged, never fatal).
 
     ``raw`` is the line; ``keys`` its top-level keys (e.g. ``("friends",)`` from a user
-    stream). It is also in ``V1Stream.messages`` as an :class:`~rxtweet.status.UnknownNotice`.
+    stream). It is also in ``V1Stream.messages`` as an :class:`~rxtweet.v1.UnknownNotice`.
     """
 
     raw: bytes

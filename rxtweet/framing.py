@@ -16,17 +16,20 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from typing import Final
 
-__all__ = ["ChunkedDecoder", "ChunkedEncodingError", "LineSplitter"]
+from .errors import ChunkedEncodingError
 
-log = logging.getLogger("rxtweet.framing")
+__all__ = ["DEFAULT_MAX_LINE", "ChunkedDecoder", "ChunkedEncodingError", "LineSplitter"]
+
+log = logging.getLogger(__name__)
+
+#: The longest line kept by default (64 MiB): a longer one is dropped, never buffered further.
+#: The one definition: the line splitter, the transport options and v1.1's length framing use it.
+DEFAULT_MAX_LINE: Final = 64 * 1024 * 1024
 
 #: A chunk-size line longer than this is not HTTP (real ones are a few hex digits).
 _MAX_SIZE_LINE = 1024
-
-
-class ChunkedEncodingError(ValueError):
-    """The bytes are not valid HTTP/1.1 chunked framing."""
 
 
 class ChunkedDecoder:
@@ -178,7 +181,7 @@ class LineSplitter:
     __slots__ = ("_overflow", "_parts", "_size", "dropped", "max_line", "on_drop")
 
     def __init__(
-        self, max_line: int = 64 * 1024 * 1024, on_drop: Callable[[int], None] | None = None
+        self, max_line: int = DEFAULT_MAX_LINE, on_drop: Callable[[int], None] | None = None
     ) -> None:
         if max_line < 1:
             raise ValueError("max_line must be positive")

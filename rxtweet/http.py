@@ -10,7 +10,10 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+if TYPE_CHECKING:
+    from .errors import InvalidRequest
 
 __all__ = ["InvalidRequest", "RateLimit", "StreamRequest", "redact_headers", "redact_url"]
 
@@ -19,14 +22,14 @@ __all__ = ["InvalidRequest", "RateLimit", "StreamRequest", "redact_headers", "re
 SECRET_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie", "x-api-key"})
 
 
-class InvalidRequest(ValueError):
-    """A :class:`StreamRequest` that cannot be sent as given.
+def __getattr__(name: str) -> Any:
+    # InvalidRequest lives in rxtweet.errors, which imports this module: re-exported lazily
+    # (PEP 562) so that the old path keeps working without an import cycle.
+    if name == "InvalidRequest":
+        from .errors import InvalidRequest
 
-    A header name or value with a control character (a token file saved with CRLF) or
-    leading whitespace, or a malformed URL. The message names the part at fault but never
-    quotes a value, which may be a credential; the dependency's own exception (which does
-    quote it) is not chained.
-    """
+        return InvalidRequest
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def redact_headers(headers: Mapping[str, str] | None) -> dict[str, str]:

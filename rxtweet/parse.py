@@ -1,19 +1,18 @@
-"""Lines of a stream body -> messages.
+"""Lines of a stream body -> messages. Knows no model: each API version passes its ``convert``.
 
 The pieces, from the bottom up:
 
 * :func:`decode` turns one line (``bytes``, without its line terminator) into a JSON object
   (``dict``) or a :class:`~rxtweet.events.MalformedMessage` saying why it could not. It never
   raises because of its input. Shared by the v2 and v1.1 clients.
-* :func:`to_stream_response` turns a decoded v2 message into a
-  :class:`~rxtweet.models.StreamResponse`. Cheap: models only wrap their dict and convert on
-  attribute access, and ``includes`` is built per key on first access (see
-  :mod:`rxtweet.models`).
 * :func:`parse_lines` is one fused operator: ``Observable[bytes]`` in; out of it
   ``KeepAlive`` for an empty line, ``MalformedMessage`` (logged at WARNING and counted) for a
   bad one, and ``convert(doc)`` for every other line. Bad input never ends the stream.
-  :func:`parse_v2` is ``parse_lines(to_stream_response)``; the v1.1 client passes its own
-  ``convert``.
+  The v2 client passes :func:`rxtweet.v2.convert.to_stream_response` (that is
+  :func:`rxtweet.v2.convert.parse_v2`); the v1.1 client its own ``convert``.
+
+``to_stream_response``, ``process_includes``, ``to_response``, ``is_v2_data`` and
+``parse_v2`` moved to :mod:`rxtweet.v2.convert`; they stay importable from here.
 
 **Big integers.** orjson does *not* fail on an integer literal beyond 64 bits: it silently
 returns a ``float`` (orjson 3.13: ``18446744073709551616`` -> ``1.8446744073709552e19``).
@@ -34,13 +33,17 @@ import logging
 import re
 import threading
 from collections.abc import Callable
-from typing import Any, Final, Generic, Literal, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Final, Generic, Literal, TypeVar, overload
 
 import orjson
 from reactivex import Observable, abc
 
 from .events import KeepAlive, MalformedMessage, StreamEvent
-from .models import INCLUDE_MODELS, Response, StreamResponse, StreamRule, Tweet
+from .operators.pass_through import pass_through
+
+if TYPE_CHECKING:
+    # Re-exported lazily (see __getattr__): rxtweet.v2 imports this module.
+    from .v2.convert import is_v2_data, parse_v2, process_includes, to_response, to_stream_response
 
 __all__ = [
     "REASON_CONVERT",
@@ -61,7 +64,7 @@ __all__ = [
     "to_stream_response",
 ]
 
-log = logging.getLogger("rxtweet.parse")
+log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
@@ -166,113 +169,6 @@ def decode(line: bytes, *, exact_ints: bool = True) -> dict[str, Any] | Malforme
     if type(doc) is not dict:
         return MalformedMessage(line, REASON_NOT_OBJECT)
     return doc
-
-
-# -- dict -> models ---------------------------------------------------------------------
-
-
-def process_includes(includes: dict[str, Any]) -> dict[str, Any]:
-    """tweepy's ``Client._process_includes``: a new dict with model lists for ``users``,
-    ``tweets``, ``media``, ``places`` and ``polls``, any other key kept raw. The input is not
-    modified (tweepy's is). The models are lazy, so this is cheap (~0.2 us per object)."""
-    out = includes.copy()
-    for key, value in includes.items():
-        model = INCLUDE_MODELS.get(key)
-        if model is not None and type(value) is list:
-            out[key] = list(map(model, value))
-    return out
-
-
-_new_tuple = tuple.__new__
-
-
-def to_stream_response(doc: dict[str, Any]) -> StreamResponse:
-    """A decoded v2 stream message -> :class:`~rxtweet.models.StreamResponse`.
-
-    ``data`` -> :class:`~rxtweet.models.Tweet` (``None`` when absent: a system message such
-    as ``{"errors": [{"title": "operational-disconnect", ...}]}``); ``includes`` ->
-    tweepy's shape, see :func:`process_includes` (``{}`` when absent); ``errors`` -> the raw list
-    of objects (``[]`` when absent); ``matching_rules`` -> ``list[StreamRule]`` with ``id`` as
-    ``str`` whatever its JSON type (2021 streams sent a number beyond 2**53) and ``tag``
-    possibly ``None``. Other top-level keys are dropped. The input is not modified.
-
-    Raises (``TypeError``, ``AttributeError``) if ``data`` or ``includes`` is not an object,
-    ``errors`` not a list of objects (``{"errors": "boom"}`` is not X's shape, and code
-    reading ``response.errors[0]["title"]`` must not meet a string) or ``matching_rules`` not
-    a list of objects; :func:`parse_lines` reports that as ``"unexpected message shape"``
-    (logged, counted, a :class:`~rxtweet.events.MalformedMessage`; the stream goes on).
-    """
-    data = doc.get("data")
-    if data is None:
-        tweet: Tweet | None = None
-    elif type(data) is dict:
-        tweet = Tweet(data)
-    else:
-        raise TypeError(f"'data' is {type(data).__name__}, not an object")
-    includes = doc.get("includes")
-    if includes is None:
-        includes = {}
-    elif type(includes) is dict:
-        includes = process_includes(includes)
-    else:
-        raise TypeError(f"'includes' is {type(includes).__name__}, not an object")
-    errors = doc.get("errors")
-    if errors is None:
-        errors = []
-    elif type(errors) is not list or not all(type(error) is dict for error in errors):
-        raise TypeError("'errors' is not a list of objects")
-    rules = doc.get("matching_rules")
-    matching_rules: list[StreamRule] = (
-        [] if rules is None else [_matching_rule(rule) for rule in rules]
-    )
-    # tuple.__new__ skips the NamedTuple's Python-level __new__ (~0.15 us a message).
-    return _new_tuple(StreamResponse, (tweet, includes, errors, matching_rules))
-
-
-def is_v2_data(response: StreamResponse) -> bool:
-    """Whether a v2 stream message is real data (a tweet or a compliance event, ``data``).
-
-    ``False`` for a system message that carries only ``errors`` (such as
-    ``operational-disconnect``): it proves nothing about the stream, so it must not restart
-    the reconnect backoff (the ``is_data`` of :class:`~rxtweet.connection.Connection`).
-    """
-    return response.data is not None
-
-
-def _matching_rule(rule: dict[str, Any]) -> StreamRule:
-    rule_id = rule.get("id")
-    return _new_tuple(
-        StreamRule,
-        (rule.get("value"), rule.get("tag"), None if rule_id is None else str(rule_id)),
-    )
-
-
-def to_response(doc: dict[str, Any], data_type: Callable[[Any], Any] | None = None) -> Response:
-    """A decoded REST response -> :class:`~rxtweet.models.Response`, as tweepy's
-    ``Client`` builds it: ``data`` (an object or a list) converted with ``data_type`` when
-    given (``StreamRule`` is built from ``value``/``tag``/``id`` as tweepy does), includes
-    as in :func:`process_includes`, ``errors`` (default ``[]``), ``meta`` (default ``{}``).
-    """
-    data = doc.get("data")
-    if data_type is not None and data is not None:
-        make = _rule_from_dict if data_type is StreamRule else data_type
-        data = [make(item) for item in data] if isinstance(data, list) else make(data)
-    includes = doc.get("includes")
-    return Response(
-        data,
-        {} if includes is None else process_includes(includes),
-        doc.get("errors") or [],
-        doc.get("meta") or {},
-    )
-
-
-def _rule_from_dict(rule: dict[str, Any]) -> StreamRule:
-    rule_id = rule.get("id")
-    return StreamRule(
-        value=rule.get("value"),
-        tag=rule.get("tag"),
-        id=None if rule_id is None else str(rule_id),
-    )
 
 
 # -- the operator -----------------------------------------------------------------------
@@ -413,58 +309,58 @@ def parse_lines(
     not caught here. One operator, not a chain: each line costs one ``on_next`` call.
     """
 
-    def operator(source: Observable[bytes]) -> Observable[Any]:
-        def subscribe(
-            observer: abc.ObserverBase[Any],
-            scheduler: abc.SchedulerBase | None = None,
-        ) -> abc.DisposableBase:
-            emit = observer.on_next
-            loads, table, big_int = _orjson_loads, _DIGIT_TABLE, _BIG_INT
+    def on_next_for(observer: abc.ObserverBase[Any]) -> Callable[[bytes], None]:
+        emit = observer.on_next
+        loads, table, big_int = _orjson_loads, _DIGIT_TABLE, _BIG_INT
 
-            def on_next(line: bytes) -> None:
-                if not line or line.isspace():
+        def on_next(line: bytes) -> None:
+            if not line or line.isspace():
+                if stats is not None:
+                    stats.keep_alives += 1
+                emit(_KEEP_ALIVE)
+                return
+            # decode(line), with its common case inlined (one call less per line)
+            if exact_ints and big_int in line.translate(table):
+                doc: Any = _loads_exact(line)
+            else:
+                try:
+                    doc = loads(line)
+                except orjson.JSONDecodeError:
+                    doc = decode(line, exact_ints=False)
+                else:
+                    if type(doc) is not dict:
+                        doc = MalformedMessage(line, REASON_NOT_OBJECT)
+            if type(doc) is dict:
+                try:
+                    item: Any = convert(doc)
+                except Exception as exc:  # noqa: BLE001 - any failure = bad shape
+                    item = MalformedMessage(line, REASON_CONVERT)
+                    _report(item, stats, f": {type(exc).__name__}: {exc}"[:200])
+                else:
                     if stats is not None:
-                        stats.keep_alives += 1
-                    emit(_KEEP_ALIVE)
-                    return
-                # decode(line), with its common case inlined (one call less per line)
-                if exact_ints and big_int in line.translate(table):
-                    doc: Any = _loads_exact(line)
-                else:
-                    try:
-                        doc = loads(line)
-                    except orjson.JSONDecodeError:
-                        doc = decode(line, exact_ints=False)
-                    else:
-                        if type(doc) is not dict:
-                            doc = MalformedMessage(line, REASON_NOT_OBJECT)
-                if type(doc) is dict:
-                    try:
-                        item: Any = convert(doc)
-                    except Exception as exc:  # noqa: BLE001 - any failure = bad shape
-                        item = MalformedMessage(line, REASON_CONVERT)
-                        _report(item, stats, f": {type(exc).__name__}: {exc}"[:200])
-                    else:
-                        if stats is not None:
-                            stats.messages += 1
-                        if keep_raw:
-                            item = Parsed(item, line)
-                else:
-                    item = doc
-                    _report(item, stats)
-                emit(item)
+                        stats.messages += 1
+                    if keep_raw:
+                        item = Parsed(item, line)
+            else:
+                item = doc
+                _report(item, stats)
+            emit(item)
 
-            return source.subscribe(
-                on_next, observer.on_error, observer.on_completed, scheduler=scheduler
-            )
+        return on_next
 
-        return Observable(subscribe)
-
-    return operator
+    return pass_through(on_next_for)
 
 
-def parse_v2(
-    stats: ParseStats | None = None, *, exact_ints: bool = True
-) -> Callable[[Observable[bytes]], Observable[StreamResponse | StreamEvent]]:
-    """``parse_lines(to_stream_response, stats)``: the v2 stream operator."""
-    return parse_lines(to_stream_response, stats, exact_ints=exact_ints)
+#: Names that moved to rxtweet.v2.convert, still importable from here.
+_MOVED_TO_V2: Final = frozenset(
+    {"is_v2_data", "parse_v2", "process_includes", "to_response", "to_stream_response"}
+)
+
+
+def __getattr__(name: str) -> Any:
+    # Lazy (PEP 562): importing rxtweet.v2 here would be a cycle (v2 -> connection -> parse).
+    if name in _MOVED_TO_V2:
+        from .v2 import convert
+
+        return getattr(convert, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

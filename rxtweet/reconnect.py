@@ -33,10 +33,11 @@ from reactivex.disposable import CompositeDisposable, SerialDisposable
 
 from .errors import (
     HTTPException,
-    RxTweetException,
+    RetriesExhausted,
     StreamConnectionError,
     TooManyRequests,
     UsageCapExceeded,
+    describe,
     raised_downstream,
 )
 from .events import Closed, ConnectionFailed, Reconnecting, RequestFailed, StreamEvent
@@ -54,7 +55,7 @@ __all__ = [
     "reconnecting",
 ]
 
-log = logging.getLogger("rxtweet.reconnect")
+log = logging.getLogger(__name__)
 
 #: Cap on the doubling 420/429 wait (X states none). 960 s = 60 s doubled four times, more
 #: than one whole 15-minute rate-limit window, so a wait at the cap always spans a reset.
@@ -69,27 +70,6 @@ RATE_LIMIT_RESET_WAIT_MAX = 3600.0
 DEFAULT_FATAL_STATUSES = frozenset({400, 401, 403, 404, 406, 409, 413, 416, 422})
 
 _RATE_LIMIT_STATUSES = frozenset({420, 429})
-
-
-class RetriesExhausted(RxTweetException):
-    """The reconnect policy gave up: ``max_retries`` reconnects in a row did not help.
-
-    Attributes:
-        retries: how many reconnects were made since a connection last delivered data.
-        cause: the failure that would have needed one more; also chained as ``__cause__``.
-            ``None`` when the server closed the stream cleanly (without sending anything).
-    """
-
-    def __init__(self, retries: int, cause: BaseException | None) -> None:
-        what = (
-            f"{type(cause).__name__}: {cause}"
-            if cause is not None
-            else "the server closed the stream without sending anything"
-        )
-        super().__init__(f"gave up reconnecting after {retries} retries; last failure: {what}")
-        self.retries = retries
-        self.cause = cause
-        self.__cause__ = cause
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -133,7 +113,7 @@ class ReconnectPolicy:
 
     All counters (including the one ``max_retries`` checks) restart when a connection
     delivers data: a parsed message that is not a system error (for the v2 stream, one with
-    ``data``; see :func:`rxtweet.parse.is_v2_data`). Being answered with 200 is not enough
+    ``data``; see :func:`rxtweet.v2.convert.is_v2_data`). Being answered with 200 is not enough
     (a server can answer 200 and close at once), nor is a keep-alive or a malformed line.
     ``max_retries`` counts reconnects of every kind since then; when one more would be
     needed the stream ends with :class:`RetriesExhausted`.
@@ -377,8 +357,10 @@ def reconnecting(
     An exception raised by ``on_event`` ends the stream with that exception.
 
     Examples:
-        >>> lines = connection.pipe(reconnecting(ReconnectPolicy()))
-        >>> lines = connection.pipe(reconnecting(policy, on_event=events.on_next))
+        Over the lines of :func:`rxtweet.transport.lines` (``events`` a ``Subject``)::
+
+            lines = transport.lines(request).pipe(reconnecting(ReconnectPolicy()))
+            lines = transport.lines(request).pipe(reconnecting(policy, on_event=events.on_next))
 
     Args:
         policy: the rules.
@@ -459,9 +441,11 @@ def reconnecting(
                 if delay is None:
                     if not policy.is_retryable(cause):
                         if policy.is_fatal(cause):
-                            log.warning("not reconnecting: %s", _describe(cause))
+                            log.warning("not reconnecting: %s", describe(cause, with_type=True))
                         return exception  # fatal status, or not a connection failure at all
-                    log.warning("gave up after %d retries: %s", attempt, _describe(cause))
+                    log.warning(
+                        "gave up after %d retries: %s", attempt, describe(cause, with_type=True)
+                    )
                     return RetriesExhausted(attempt, cause)
                 level = logging.INFO if cause is None else logging.WARNING
                 log.log(
@@ -469,7 +453,7 @@ def reconnecting(
                     "reconnecting in %.2f s (attempt %d) after %s",
                     delay,
                     attempt,
-                    _describe(cause),
+                    describe(cause, with_type=True),
                 )
                 _emit(on_event, Reconnecting(attempt, delay, cause))
                 return delay
@@ -520,12 +504,6 @@ class _ServerClosed(Exception):
 def _emit(on_event: Callable[[StreamEvent], None] | None, event: StreamEvent) -> None:
     if on_event is not None:
         on_event(event)
-
-
-def _describe(cause: BaseException | None) -> str:
-    if cause is None:
-        return "the server closed the stream"
-    return f"{type(cause).__name__}: {cause}"
 
 
 def _doubled(start: float, times: int, cap: float) -> float:

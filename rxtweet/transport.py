@@ -4,6 +4,10 @@
 
     lines(StreamRequest("GET", url, headers=...))  ->  Observable[bytes]
 
+:class:`RequestsTransport` is the same function behind the transport seam
+(:class:`rxtweet.transport_base.Transport`): the default transport of
+:class:`~rxtweet.connection.Connection` and of the clients.
+
 Each subscription performs one HTTP request and emits every complete line of the body as
 ``bytes`` (without its ``\\r\\n``); a keep-alive is emitted as ``b""``. The observable
 completes when the server ends the response cleanly and errors otherwise:
@@ -15,7 +19,7 @@ completes when the server ends the response cleanly and errors otherwise:
   complete response headers within ``header_timeout`` seconds ->
   :class:`~rxtweet.errors.StallError` (both are deadlines: bytes that trickle in do not
   extend them);
-* a request that cannot be sent as given -> :class:`~rxtweet.http.InvalidRequest`.
+* a request that cannot be sent as given -> :class:`~rxtweet.errors.InvalidRequest`.
 
 Reconnecting is not done here: it is the ``reconnecting`` operator's job, applied over this
 cold observable, so each retry is simply a new subscription.
@@ -50,8 +54,9 @@ import socket
 import threading
 import zlib
 from collections.abc import Callable, Iterator
+from platform import python_version
 from time import monotonic
-from typing import Any, cast
+from typing import Any, Final, cast
 from urllib.parse import urljoin, urlsplit
 
 import requests
@@ -63,30 +68,37 @@ from reactivex.disposable import Disposable
 
 from ._version import __version__
 from .errors import (
+    ChunkedEncodingError,
     HTTPException,
+    InvalidRequest,
     StallError,
     StreamConnectionError,
     mark_downstream,
+    network_reason,
     raised_downstream,
 )
-from .framing import ChunkedDecoder, ChunkedEncodingError, LineSplitter
-from .http import SECRET_HEADERS, InvalidRequest, StreamRequest, redact_url
+from .framing import DEFAULT_MAX_LINE, ChunkedDecoder, LineSplitter
+from .http import SECRET_HEADERS, StreamRequest, redact_url
+from .transport_base import DEFAULT_CHUNK_SIZE, ResponseHead, TransportOptions
 
 __all__ = [
     "DEFAULT_CHUNK_SIZE",
     "INFLATE_STEP",
+    "USER_AGENT",
     "CancellableAdapter",
     "InvalidRequest",
+    "RequestsTransport",
     "lines",
     "new_session",
 ]
 
-log = logging.getLogger("rxtweet.transport")
+log = logging.getLogger(__name__)
 
-#: Bytes asked of the socket per read. A read returns as soon as *any* data is there, so
-#: this bounds a burst's read size, not the latency.
-DEFAULT_CHUNK_SIZE = 64 * 1024
-USER_AGENT = f"rxtweet/{__version__} python-requests/{requests.__version__}"
+#: What every request says it is (the clients send it too): ``rxtweet/0.1.0 Python/3.11.7
+#: Requests/2.32.3``.
+USER_AGENT: Final = (
+    f"rxtweet/{__version__} Python/{python_version()} Requests/{requests.__version__}"
+)
 
 _reader_ids = itertools.count(1)
 _deadline_ids = itertools.count(1)
@@ -240,19 +252,20 @@ def lines(
     connect_timeout: float = 10.0,
     header_timeout: float | None = None,
     chunk_size: int = DEFAULT_CHUNK_SIZE,
-    max_line: int = 64 * 1024 * 1024,
+    max_line: int = DEFAULT_MAX_LINE,
     scheduler: abc.SchedulerBase | None = None,
     on_response: Callable[[requests.Response], None] | None = None,
     on_line_dropped: Callable[[int], None] | None = None,
 ) -> Observable[bytes]:
     """A cold Observable of the lines of one streaming HTTP response per subscription.
 
-    ::
+    .. marble::
+        :alt: lines
 
-        subscribe   ──connect──> 200 ──"a"──"b"──""──"c"──|        clean end of the body
-        subscribe   ──connect──> 503 ──X TwitterServerError
-        subscribe   ──connect──> 200 ──"a"── (cut) X StreamConnectionError
-        subscribe   ──connect──> 200 ──"a"── (no line for stall_timeout) X StallError
+        subscribe   --connect--> 200 --"a"--"b"--""--"c"--|        clean end of the body
+        subscribe   --connect--> 503 --# TwitterServerError
+        subscribe   --connect--> 200 --"a"-- (cut) # StreamConnectionError
+        subscribe   --connect--> 200 --"a"-- (no line for stall_timeout) # StallError
 
     Deadlines. Once the headers are in, a complete line (a message or a keep-alive) must
     arrive every ``stall_timeout`` seconds: the time is counted from the last complete line
@@ -266,7 +279,7 @@ def lines(
 
     A request that cannot be sent as given (a header value with a control character or
     surrounding whitespace, a malformed URL) ends the subscription with
-    :class:`~rxtweet.http.InvalidRequest`, a ``ValueError`` whose message names the header
+    :class:`~rxtweet.errors.InvalidRequest`, a ``ValueError`` whose message names the header
     but never quotes a value. No message, log line or repr made here shows a credential or
     the ``user:password@`` part of a URL.
 
@@ -295,15 +308,39 @@ def lines(
     Returns:
         ``Observable[bytes]``: each subscription is one connection.
     """
-    if stall_timeout <= 0 or connect_timeout <= 0:
-        raise ValueError("stall_timeout and connect_timeout must be positive")
-    if header_timeout is not None and header_timeout <= 0:
-        raise ValueError("header_timeout must be positive")
-    if chunk_size < 1:
-        raise ValueError("chunk_size must be positive")
-    headers_deadline = (
-        header_timeout if header_timeout is not None else (connect_timeout + stall_timeout)
+    options = TransportOptions(
+        stall_timeout=stall_timeout,
+        connect_timeout=connect_timeout,
+        header_timeout=header_timeout,
+        chunk_size=chunk_size,
+        max_line=max_line,
     )
+    return _lines(
+        request,
+        options,
+        session=session,
+        scheduler=scheduler,
+        on_response=on_response,
+        on_line_dropped=on_line_dropped,
+    )
+
+
+def _lines(
+    request: StreamRequest,
+    options: TransportOptions,
+    *,
+    session: requests.Session | None,
+    scheduler: abc.SchedulerBase | None,
+    on_response: Callable[[requests.Response], None] | None,
+    on_line_dropped: Callable[[int], None] | None,
+) -> Observable[bytes]:
+    # The options were validated when built; they are copied into each _Reader's attributes
+    # (its read loop looks nothing up through them).
+    stall_timeout = options.stall_timeout
+    connect_timeout = options.connect_timeout
+    headers_deadline = options.headers_deadline
+    chunk_size = options.chunk_size
+    max_line = options.max_line
 
     def subscribe(
         observer: abc.ObserverBase[bytes], _: abc.SchedulerBase | None = None
@@ -338,6 +375,46 @@ def lines(
         return Disposable(cancellation.cancel)
 
     return Observable(subscribe)
+
+
+class RequestsTransport:
+    """The default :class:`~rxtweet.transport_base.Transport`: :func:`lines` over ``requests``.
+
+    Args:
+        session: the ``requests.Session`` every connection uses (see :func:`lines`); by
+            default each subscription makes its own.
+        scheduler: where the read loops run; by default a dedicated thread per subscription.
+    """
+
+    def __init__(
+        self,
+        session: requests.Session | None = None,
+        *,
+        scheduler: abc.SchedulerBase | None = None,
+    ) -> None:
+        self.session = session
+        self.scheduler = scheduler
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__}>"
+
+    def lines(
+        self,
+        request: StreamRequest,
+        options: TransportOptions,
+        *,
+        on_response: Callable[[ResponseHead], None] | None = None,
+        on_line_dropped: Callable[[int], None] | None = None,
+    ) -> Observable[bytes]:
+        """:func:`lines` with ``options``; ``on_response`` gets the ``requests.Response``."""
+        return _lines(
+            request,
+            options,
+            session=self.session,
+            scheduler=self.scheduler,
+            on_response=on_response,
+            on_line_dropped=on_line_dropped,
+        )
 
 
 #: The most inflated bytes produced by one step of a gzip body. A few kilobytes of
@@ -452,7 +529,9 @@ class _Reader:
                 error = None
             else:
                 # Still under the watchdog: an error body sent a byte at a time is bounded too.
-                error = HTTPException.from_response(response, request_line=self.request_line)
+                error = HTTPException.from_response(
+                    response, request_line=self.request_line, request=self.request
+                )
                 log.debug("%s answered %s", self.request_line, response.status_code)
         except StreamConnectionError as exc:
             if self.cancellation.interrupted:
@@ -478,6 +557,7 @@ class _Reader:
             cause=cause,
             message=f"{self.request_line}: no complete response headers within "
             f"{self.header_timeout:g} s: the server is not answering",
+            request=self.request,
         )
 
     def _connect(self, session: requests.Session) -> requests.Response | None:
@@ -512,6 +592,7 @@ class _Reader:
                 cause=exc,
                 message=f"{self.request_line}: nothing received for {self.stall_timeout:g} s "
                 "while waiting for the response headers: the server is not answering",
+                request=self.request,
             ) from exc
         except (
             requests.exceptions.ConnectionError,
@@ -567,8 +648,8 @@ class _Reader:
             return None
         message = f"{self.request_line}: {what}"
         if detail:
-            message += f": {_scrub(_describe(exc), self._secrets)}"
-        raise StreamConnectionError(message, cause=exc) from exc
+            message += f": {_scrub(network_reason(exc), self._secrets)}"
+        raise StreamConnectionError(message, cause=exc, request=self.request) from exc
 
     def _on_redirect(self, response: requests.Response, *_: Any, **__: Any) -> requests.Response:
         """A ``requests`` response hook: make a redirect safe to follow.
@@ -622,11 +703,12 @@ class _Reader:
                         "connection lost; %d bytes of a partial line discarded", splitter.pending()
                     )
                 if isinstance(exc, TimeoutError | urllib3.exceptions.ReadTimeoutError):
-                    raise StallError(self.stall_timeout, cause=exc) from exc
+                    raise StallError(self.stall_timeout, cause=exc, request=self.request) from exc
                 raise StreamConnectionError(
                     f"{self.request_line}: connection lost mid-stream: "
-                    f"{_scrub(_describe(exc), self._secrets)}",
+                    f"{_scrub(network_reason(exc), self._secrets)}",
                     cause=exc,
+                    request=self.request,
                 ) from exc
             # Exceptions raised by on_next are the observer's: they propagate unchanged.
             for line in batch:
@@ -698,7 +780,8 @@ class _Reader:
                 if self.cancellation.cancelled:
                     return
                 raise StreamConnectionError(
-                    f"{self.request_line}: connection closed before the end of the response"
+                    f"{self.request_line}: connection closed before the end of the response",
+                    request=self.request,
                 )
             try:
                 if not gzipped:
@@ -710,7 +793,8 @@ class _Reader:
                 payload = decoder.feed(data)
                 if inflate is None and payload.strip(b"\0"):
                     raise StreamConnectionError(
-                        f"{self.request_line}: data after the gzip padding is not gzip"
+                        f"{self.request_line}: data after the gzip padding is not gzip",
+                        request=self.request,
                     )
                 # Inflate in bounded steps, and start a new inflater at each member's end
                 # (gzip allows several members in a row, and some servers send them).
@@ -733,7 +817,9 @@ class _Reader:
                     if not payload and not held_back:
                         break
             except ChunkedEncodingError as exc:
-                raise StreamConnectionError(f"{self.request_line}: {exc}", cause=exc) from exc
+                raise StreamConnectionError(
+                    f"{self.request_line}: {exc}", cause=exc, request=self.request
+                ) from exc
             except zlib.error as exc:
                 if members and not payload.strip(b"\0"):
                     # Zero padding after the last member, which gzip(1) allows: ignored. Any
@@ -745,13 +831,14 @@ class _Reader:
                     in_member = False
                     continue
                 raise StreamConnectionError(
-                    f"{self.request_line}: bad gzip data: {exc}", cause=exc
+                    f"{self.request_line}: bad gzip data: {exc}", cause=exc, request=self.request
                 ) from exc
         if in_member:
             # The chunked framing ended well, but the gzip member inside it did not: the
             # body was cut (what did arrive was emitted).
             raise StreamConnectionError(
-                f"{self.request_line}: the response ended inside a gzip member"
+                f"{self.request_line}: the response ended inside a gzip member",
+                request=self.request,
             )
 
 
@@ -837,17 +924,3 @@ def _header_is_sendable(name: object, value: object) -> bool:
     if text[:1].isspace():
         return False
     return all(c == "\t" or (" " <= c <= "\xff" and c != "\x7f") for c in text + key)
-
-
-def _describe(exc: BaseException) -> str:
-    """A short description of a network exception, for messages (no secrets in these)."""
-    inner: BaseException = exc
-    for _ in range(4):
-        nested = inner.args[0] if inner.args and isinstance(inner.args[0], BaseException) else None
-        reason = getattr(inner, "reason", None)
-        nxt = reason if isinstance(reason, BaseException) else nested
-        if nxt is None:
-            break
-        inner = nxt
-    text = str(inner) or type(inner).__name__
-    return f"{type(inner).__name__}: {text}" if type(inner).__name__ not in text else text

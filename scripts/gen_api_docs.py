@@ -39,27 +39,40 @@ DEFAULT_OUT = ROOT / "docs" / "api"
 #: module name -> one-line description, in the order of the index page.
 PAGES: dict[str, str] = {
     "rxtweet": "the top-level exports: clients, streams, models, errors, events",
+    "rxtweet.v2": "API v2: StreamingClient, TweetStream, rules, parameter checks, models",
+    "rxtweet.v1": "API v1.1: Stream, V1Stream, parameter checks, delimited=length, models",
     "rxtweet.events": "lifecycle events and their tweepy hooks",
-    "rxtweet.v1": "API v1.1: Stream, V1Stream, parameter checks, delimited=length",
-    "rxtweet.status": "API v1.1 messages: Status, User, Place and the notices",
+    "rxtweet.errors": "every exception rxtweet raises, and their hierarchy",
     "rxtweet.reconnect": "ReconnectPolicy, Backoff and the reconnecting operator",
-    "rxtweet.transport": "the cold Observable of lines over one HTTP connection",
-    "rxtweet.operators": "retry_when and share_connection",
-    "rxtweet.testing": "FakeStreamServer, Attempt and message generators for tests",
+    "rxtweet.transport_base": "the transport seam: Transport, TransportOptions",
+    "rxtweet.transport": "the default transport: the cold Observable of lines over requests",
+    "rxtweet.substreams": "Substreams, the base of every stream object, and its selectors",
+    "rxtweet.operators": "retry_when, share_connection and pass_through",
+    "rxtweet.testing": "FakeStreamServer, MockTransport, Attempt and message generators",
 }
 
-#: Order of the groups on the ``rxtweet`` page (defining modules); others follow, sorted.
+#: Order of the groups on the ``rxtweet`` page (pages, or defining modules); others follow.
 GROUP_ORDER = [
     "rxtweet.v2",
     "rxtweet.v1",
     "rxtweet.basestream",
-    "rxtweet.models",
-    "rxtweet.status",
+    "rxtweet.substreams",
     "rxtweet.events",
     "rxtweet.reconnect",
     "rxtweet.errors",
     "rxtweet.http",
 ]
+
+
+def _page_of(home: str) -> str | None:
+    """The page documenting names defined in module ``home``: the longest page prefix."""
+    best = None
+    for page in PAGES:
+        covers = page != "rxtweet" and (home == page or home.startswith(page + "."))
+        if covers and (best is None or len(page) > len(best)):
+            best = page
+    return best
+
 
 SECTIONS = {
     "Args",
@@ -634,7 +647,7 @@ def render_page(module_name: str, documented: set[type]) -> str:
     other_pages = {m for m in PAGES if m != "rxtweet"}
     groups: dict[str, list[tuple[str, Any, str]]] = {}
     for entry in entries:
-        groups.setdefault(entry[2], []).append(entry)
+        groups.setdefault(_page_of(entry[2]) or entry[2], []).append(entry)
     order = [m for m in GROUP_ORDER if m in groups] + sorted(
         m for m in groups if m not in GROUP_ORDER
     )

@@ -8,14 +8,32 @@ removes or pins every variable the code under test (or a library it uses) reads.
 that is *about* one of them (a terminal, colours) sets it itself, with ``monkeypatch``.
 
 Subprocesses (the CLI, the docs' snippets, notebook kernels) inherit the same environment.
+
+It also provides ``server``: the started :class:`~rxtweet.testing.FakeStreamServer` of the
+integration tests. A module configures it by defining the ``fake_stream_server_options``
+fixture (the server's keyword arguments). After the server is stopped, ``server`` asserts
+that no transport reader thread outlived the test, unless the module sets
+``CHECK_READER_THREADS = False`` (modules whose clients run in subprocesses or own pools).
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
+from support import reader_threads, wait_until
+
+from rxtweet.testing import FakeStreamServer
+
+# Imported, not listed in ``pytest_plugins``: once rxtweet is installed its pytest11 entry
+# point registers the plugin too, and pluggy refuses a plugin registered twice. Fixtures
+# defined (or imported) here win over the plugin's, and this works before a reinstall.
+from rxtweet.testing.pytest_plugin import (  # noqa: F401
+    fake_stream_server_factory,
+    fake_stream_server_options,
+)
 
 #: Removed: they change what the CLI's console prints (``rxtweet.cli.console`` reads ``TERM``
 #: and ``NO_COLOR``; ``FORCE_COLOR``/``CLICOLOR*`` are the other colour conventions;
@@ -82,6 +100,20 @@ def hermetic_environment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[N
         yield
     if hasattr(time, "tzset"):
         time.tzset()
+
+
+@pytest.fixture
+def server(
+    fake_stream_server_factory: Any,  # noqa: F811 - the imported fixture, requested
+    fake_stream_server_options: dict[str, Any],  # noqa: F811
+    request: pytest.FixtureRequest,
+) -> Iterator[FakeStreamServer]:
+    """A started FakeStreamServer built with the module's ``fake_stream_server_options``."""
+    srv = fake_stream_server_factory(**fake_stream_server_options)
+    yield srv
+    srv.stop()
+    if getattr(request.module, "CHECK_READER_THREADS", True):
+        assert wait_until(lambda: not reader_threads()), "a reader thread outlived its test"
 
 
 def pytest_report_header() -> str:

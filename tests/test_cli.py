@@ -13,7 +13,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from itertools import islice
 from pathlib import Path
 from typing import Any
@@ -76,10 +75,20 @@ def env(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setenv(name, value)
 
 
+#: The conftest's ``server`` skips its reader-thread check here: the CLI runs its own.
+CHECK_READER_THREADS = False
+
+
 @pytest.fixture
-def server() -> Iterator[FakeStreamServer]:
-    with fake(messages=LINES, bearer_token=TOKEN, keepalive_interval=0.2) as srv:
-        yield srv
+def fake_stream_server_options() -> dict[str, Any]:
+    """``server`` (tests/conftest.py) sends the messages as given, as ``fake`` does."""
+    return {
+        "fields": "all",
+        "match_rules": False,
+        "messages": LINES,
+        "bearer_token": TOKEN,
+        "keepalive_interval": 0.2,
+    }
 
 
 def read_lines(path: Path) -> list[bytes]:

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support import reader_threads, wait_until
+from support import wait_until
 
 from rxtweet.testing import FakeStreamServer
 from rxtweet.v1 import Stream
@@ -52,10 +52,9 @@ class DisconnectWhileStarting(Recorder):
 
 
 @pytest.fixture
-def server() -> Any:
-    with FakeStreamServer(messages=[], keepalive_interval=0.05) as srv:
-        yield srv
-    assert wait_until(lambda: not reader_threads())
+def fake_stream_server_options() -> dict[str, Any]:
+    """The options of ``server`` (tests/conftest.py)."""
+    return {"messages": [], "keepalive_interval": 0.05}
 
 
 @pytest.mark.parametrize("threaded", [True, False])

@@ -15,7 +15,6 @@ import resource
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
 from itertools import islice
 from pathlib import Path
 from typing import Any
@@ -55,10 +54,14 @@ def fake(**kwargs: Any) -> FakeStreamServer:
     )
 
 
+#: The conftest's ``server`` skips its reader-thread check here: the CLI runs its own.
+CHECK_READER_THREADS = False
+
+
 @pytest.fixture
-def server() -> Iterator[FakeStreamServer]:
-    with fake(messages=LINES) as srv:
-        yield srv
+def fake_stream_server_options() -> dict[str, Any]:
+    """``server`` (tests/conftest.py) is built as ``fake`` builds one."""
+    return {"fields": "all", "match_rules": False, "bearer_token": TOKEN, "messages": LINES}
 
 
 # --- item 12: a failed write leaves whole lines -----------------------------------------------

@@ -189,10 +189,14 @@ def no_leftover_threads() -> Iterator[None]:
     ]
 
 
+#: ``no_leftover_threads`` checks every thread; the conftest's ``server`` adds no check.
+CHECK_READER_THREADS = False
+
+
 @pytest.fixture
-def server() -> Iterator[FakeStreamServer]:
-    with FakeStreamServer(messages=MESSAGES) as fake:
-        yield fake
+def fake_stream_server_options() -> dict[str, Any]:
+    """The options of ``server`` (tests/conftest.py)."""
+    return {"messages": MESSAGES}
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ import socket
 import threading
 import time
 import zlib
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -52,12 +51,9 @@ def read_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -
 
 
 @pytest.fixture
-def server() -> Iterator[FakeStreamServer]:
-    with FakeStreamServer(
-        messages=FIXTURE, bearer_token=TOKEN, keepalive_interval=0.05, fields="all"
-    ) as srv:
-        yield srv
-    assert wait_until(lambda: not reader_threads()), "a reader thread outlived its test"
+def fake_stream_server_options() -> dict[str, Any]:
+    """The options of ``server`` (tests/conftest.py)."""
+    return {"messages": FIXTURE, "bearer_token": TOKEN, "keepalive_interval": 0.05, "fields": "all"}
 
 
 def sample(server: FakeStreamServer, **kwargs: Any) -> Any:

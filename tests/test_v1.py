@@ -16,7 +16,6 @@ import logging
 import threading
 import time
 import zlib
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -30,7 +29,7 @@ from oauthlib.oauth1.rfc5849.utils import parse_authorization_header, unescape
 from reactivex import from_iterable
 from reactivex import operators as ops
 from requests_oauthlib import OAuth1
-from support import reader_threads, wait_until
+from support import wait_until
 
 import rxtweet.v1
 from rxtweet import (
@@ -197,10 +196,9 @@ def verifier() -> OAuthVerifier:
 
 
 @pytest.fixture
-def server(verifier: OAuthVerifier) -> Iterator[FakeStreamServer]:
-    with FakeStreamServer(messages=ARCHIVE, keepalive_interval=0.05, verify_v1=verifier) as srv:
-        yield srv
-    assert wait_until(lambda: not reader_threads()), "a reader thread outlived its test"
+def fake_stream_server_options(verifier: OAuthVerifier) -> dict[str, Any]:
+    """The options of ``server`` (tests/conftest.py): v1.1 requests checked by ``verifier``."""
+    return {"messages": ARCHIVE, "keepalive_interval": 0.05, "verify_v1": verifier}
 
 
 def make(server: FakeStreamServer, cls: type[Stream] = Stream, **kw: Any) -> Any:

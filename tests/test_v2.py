@@ -11,7 +11,7 @@ from typing import Any
 import orjson
 import pytest
 from reactivex import operators as ops
-from support import reader_threads, wait_until
+from support import wait_until
 
 import rxtweet
 from rxtweet import (
@@ -53,10 +53,15 @@ def Fake(**kw: Any) -> FakeStreamServer:  # noqa: N802 - reads as the class it b
 
 
 @pytest.fixture
-def server() -> Any:
-    with Fake(messages=TWARC, bearer_token=TOKEN, keepalive_interval=0.05) as srv:
-        yield srv
-    assert wait_until(lambda: not reader_threads()), "a reader thread outlived its test"
+def fake_stream_server_options() -> dict[str, Any]:
+    """``server`` (tests/conftest.py) is built as ``Fake`` builds one."""
+    return {
+        "fields": "all",
+        "match_rules": False,
+        "messages": TWARC,
+        "bearer_token": TOKEN,
+        "keepalive_interval": 0.05,
+    }
 
 
 def client(

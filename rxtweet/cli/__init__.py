@@ -22,11 +22,12 @@ import logging
 import signal
 import sys
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from types import FrameType
 
 from .._version import __version__
+from . import demo, rules, serve, stream
 from .common import (
     EXIT_CODES_HELP,
     CliError,
@@ -36,20 +37,25 @@ from .common import (
     register_base_url,
 )
 from .console import Console, ConsoleHandler, printable
-from .demo import add_demo_arguments, run_demo
-from .rules import add_rules_arguments, run_rules
-from .serve import DESCRIPTION as SERVE_DESCRIPTION
-from .serve import add_serve_arguments, run_serve
-from .stream import add_stream_arguments, run_filter, run_record, run_sample
+from .logfile import log_file_handler
+from .spec import Command, Run
 
-__all__ = ["build_parser", "main"]
+__all__ = ["COMMANDS", "Command", "build_parser", "main"]
 
-log = logging.getLogger("rxtweet.cli")
+log = logging.getLogger(__name__)
 
-Command = Callable[[argparse.Namespace, Redactor, Console], int]
+#: The commands, in the order of ``rxtweet --help``; each module owns its spec.
+COMMANDS: tuple[Command, ...] = (
+    demo.COMMAND,
+    stream.SAMPLE,
+    stream.FILTER,
+    stream.RECORD,
+    rules.COMMAND,
+    serve.COMMAND,
+)
 
 #: Loggers whose WARNING/INFO records the command line replaces with its own notices.
-_QUIET_LOGGERS = ("rxtweet.reconnect", "rxtweet.parse", "rxtweet.stream", "rxtweet.v2")
+_QUIET_LOGGERS = ("rxtweet.reconnect", "rxtweet.parse", "rxtweet.basestream", "rxtweet.v2")
 
 
 def _auth_parent() -> argparse.ArgumentParser:
@@ -86,9 +92,8 @@ def _verbose_parent(default: object = argparse.SUPPRESS) -> argparse.ArgumentPar
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of ``rxtweet`` and its sub-commands."""
-    verbose = _verbose_parent()
-    auth = _auth_parent()
+    """The argument parser of ``rxtweet`` and its sub-commands (:data:`COMMANDS`, in order)."""
+    parents = {"verbose": _verbose_parent(), "auth": _auth_parent()}
     parser = argparse.ArgumentParser(
         prog="rxtweet",
         description="Stream X (Twitter) to JSONL, manage filtered-stream rules, replay "
@@ -99,116 +104,46 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"rxtweet {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
-    def command(
-        name: str, run: Command, help_: str, parents: list[argparse.ArgumentParser], **kw: str
-    ) -> argparse.ArgumentParser:
+    for spec in COMMANDS:
         sub = commands.add_parser(
-            name,
-            help=help_,
-            description=kw.get("description", help_),
-            parents=[verbose, *parents],
-            epilog=kw.get("epilog"),
+            spec.name,
+            help=spec.help,
+            description=spec.description if spec.description is not None else spec.help,
+            parents=[parents["verbose"], *(parents[name] for name in spec.parents)],
+            epilog=spec.epilog,
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
-        sub.set_defaults(run=run, usage_parser=sub)
-        return sub
-
-    demo = command(
-        "demo",
-        run_demo,
-        "stream from a built-in fake X API with injected faults (offline, ~20 s)",
-        [],
-    )
-    add_demo_arguments(demo)
-
-    sample = command(
-        "sample",
-        run_sample,
-        "write the sample stream (about 1%% of all tweets) as JSONL",
-        [auth],
-        description="Write the sample stream as JSONL: each message exactly as X sent it, one\n"
-        "per line. Keep-alives are counted; malformed lines are reported on stderr and skipped.\n"
-        "A progress line (messages, rate, reconnects, drops) is shown when stderr is a terminal.",
-        epilog="examples:\n  rxtweet sample -o sample.jsonl --limit 1000 "
-        "--tweet-fields lang,created_at\n  rxtweet sample --v1 -o statuses.jsonl",
-    )
-    add_stream_arguments(sample, filtered=False)
-
-    filtered = command(
-        "filter",
-        run_filter,
-        "write the filtered stream (tweets matching your rules) as JSONL",
-        [auth],
-        description="Write the filtered stream as JSONL, like `sample`. With API v2 the tweets\n"
-        "match the rules set with `rxtweet rules`; with --v1, --track/--follow/--locations.",
-        epilog="examples:\n  rxtweet rules add 'cat has:images' --tag cats\n"
-        "  rxtweet filter -o cats.jsonl --expansions author_id\n"
-        "  rxtweet filter --v1 --track python,rxpy --follow 783214,2244994945",
-    )
-    add_stream_arguments(filtered, filtered=True)
-
-    record = command(
-        "record",
-        run_record,
-        "record a stream's raw lines with receive times, for `serve --timing original`",
-        [auth],
-        description="Record every line as received, with its time, as JSONL entries\n"
-        '  {"t": <epoch seconds>, "line": "<the raw line>"}\n'
-        'after a header line {"rxtweet": "record", "version": 1, "endpoint": ..., "t": ...}.\n'
-        '"line": "" is a keep-alive; malformed lines are kept; a line that is not UTF-8 is\n'
-        'stored as {"t": ..., "b64": "<base64>"}. Replay with `rxtweet serve FILE`.',
-        epilog="examples:\n  rxtweet record -o rec.jsonl --limit 500\n"
-        "  rxtweet serve rec.jsonl --timing original",
-    )
-    record.add_argument(
-        "endpoint",
-        nargs="?",
-        choices=("sample", "filter"),
-        default="sample",
-        help="which stream (default: sample)",
-    )
-    add_stream_arguments(record, filtered=None)
-
-    rules = command(
-        "rules",
-        run_rules,
-        "list, add, delete or sync the filtered stream's rules (API v2)",
-        [],
-        epilog="examples:\n  rxtweet rules add 'python lang:en -is:retweet' --tag python\n"
-        "  rxtweet rules list --json > rules.json\n  rxtweet rules delete --all\n"
-        "  rxtweet rules sync rules.json --dry-run",
-    )
-    add_rules_arguments(rules, [verbose, auth])
-
-    serve = command(
-        "serve",
-        run_serve,
-        "replay a JSONL file or a recording as a local fake X streaming API",
-        [],
-        description=SERVE_DESCRIPTION,
-        epilog="examples:\n  rxtweet serve tweets.jsonl --loop --rate 50\n"
-        "  rxtweet serve rec.jsonl --timing original --port 8080\n"
-        "  rxtweet serve tweets.jsonl --cut-every 100 --status 503 --times 2 --gzip",
-    )
-    add_serve_arguments(serve)
+        sub.set_defaults(run=spec.run, usage_parser=sub)
+        spec.add_arguments(sub, parents)
     return parser
 
 
 @contextmanager
-def _logging(console: Console, redactor: Redactor, verbose: bool) -> Iterator[None]:
-    """Route log records to ``console`` (redacted) for the duration of one command."""
+def _logging(
+    console: Console,
+    redactor: Redactor,
+    verbose: bool,
+    log_file: logging.Handler | None = None,
+) -> Iterator[None]:
+    """Route log records to ``console`` (redacted) and to ``log_file`` (``--log``) for the
+    duration of one command."""
     root = logging.getLogger()
     handler = ConsoleHandler(console, redactor, quiet_loggers=() if verbose else _QUIET_LOGGERS)
     handler.setLevel(logging.DEBUG if verbose else logging.WARNING)
+    handlers: list[logging.Handler] = [handler] if log_file is None else [handler, log_file]
     old_level = root.level
-    root.addHandler(handler)
-    root.setLevel(logging.DEBUG if verbose else min(old_level or logging.WARNING, logging.WARNING))
+    for each in handlers:
+        root.addHandler(each)
+    wanted = min(each.level for each in handlers)
+    root.setLevel(wanted if verbose else min(old_level or logging.WARNING, wanted))
     try:
         yield
     finally:
-        root.removeHandler(handler)
+        for each in handlers:
+            root.removeHandler(each)
         root.setLevel(old_level)
+        if log_file is not None:
+            log_file.close()
 
 
 @contextmanager
@@ -244,8 +179,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     errors = console if out is sys.stderr else Console(sys.stderr)
     if console.tty and errors.tty:
         errors = console  # one screen: one live block, and log lines print above it
-    run: Command = args.run
-    with _logging(errors, redactor, args.verbose):
+    run: Run = args.run
+    log_path: str | None = getattr(args, "log", None)
+    try:
+        log_file = log_file_handler(log_path, redactor, verbose=args.verbose) if log_path else None
+    except CliError as exc:
+        return _report(errors, redactor, exc, args)
+    with _logging(errors, redactor, args.verbose, log_file):
         try:
             with _sigterm_as_interrupt():
                 return int(run(args, redactor, console))

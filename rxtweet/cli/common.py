@@ -10,16 +10,13 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import errno
 import os
 import re
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import IntEnum
-from typing import Any
 from urllib.parse import urlsplit
 
 import requests
@@ -29,14 +26,12 @@ from ..errors import (
     BadRequest,
     Forbidden,
     HTTPException,
-    StallError,
+    InvalidStreamParameter,
     StreamConnectionError,
-    TooManyRequests,
     Unauthorized,
     UsageCapExceeded,
+    describe,
 )
-from ..fields import InvalidStreamParameter
-from ..http import redact_url
 from ..reconnect import RetriesExhausted
 
 __all__ = [
@@ -57,6 +52,9 @@ __all__ = [
     "register_base_url",
     "silence_stdout",
 ]
+
+#: The old name of :func:`rxtweet.errors.describe` (demo, stream and user code import it here).
+describe_cause = describe
 
 ENV_BEARER_TOKEN = "X_BEARER_TOKEN"  # noqa: S105 - a variable's name, not a secret
 ENV_CONSUMER_KEY = "X_CONSUMER_KEY"
@@ -269,13 +267,14 @@ def error_for(exc: BaseException, *, what: str = "the stream") -> CliError:
         text = str(exc).replace("pass strict=False", "add --allow-unknown-fields")
         return CliError(text, ExitCode.USAGE)
     if isinstance(exc, RetriesExhausted):
-        return CliError(f"gave up after {exc.retries} reconnects: {describe_cause(exc.cause)}")
+        return CliError(f"gave up after {exc.retries} reconnects: {describe(exc.cause)}")
     if isinstance(exc, StreamConnectionError):
         return CliError(f"connection failed: {_connection_text(exc)}")
     if isinstance(exc, requests.RequestException):
-        refused = _refused(exc)
-        if refused:
-            return CliError(f"network error: {refused}")
+        # Described as the connection failure it is (a refusal is then named plainly).
+        wrapped = StreamConnectionError(str(exc), cause=exc)
+        if describe(wrapped).startswith("connection refused"):
+            return CliError(f"network error: {describe(wrapped)}")
         return CliError(f"network error: {type(exc).__name__}: {exc}")
     if isinstance(exc, OSError):
         return CliError(f"{type(exc).__name__}: {exc}")
@@ -298,7 +297,7 @@ def _http_error(exc: HTTPException, what: str) -> CliError:
             ExitCode.FORBIDDEN,
         )
     if isinstance(exc, UsageCapExceeded):
-        return CliError(usage_cap_text(exc), ExitCode.USAGE_CAPPED, hint=_USAGE_CAP_HINT)
+        return CliError(describe(exc), ExitCode.USAGE_CAPPED, hint=_USAGE_CAP_HINT)
     if status == 409 and (
         exc.connection_issue == "RuleConfigurationIssue" or exc.connection_issue is None
     ):
@@ -310,16 +309,16 @@ def _http_error(exc: HTTPException, what: str) -> CliError:
     if status == 422:
         return CliError(
             f"422 {exc.reason or 'Unprocessable Entity'}: the server rejected the rule(s): "
-            f"{_problem(exc)}".rstrip(": "),
+            f"{exc.problem}".rstrip(": "),
             ExitCode.INVALID_RULE,
         )
     if isinstance(exc, BadRequest):
         return CliError(
-            f"400 Bad Request: {_problem(exc)}".rstrip(": "),
+            f"400 Bad Request: {exc.problem}".rstrip(": "),
             ExitCode.USAGE,
             hint="check the --*-fields and --expansions values and the other options",
         )
-    return CliError(f"HTTP {status} {exc.reason}: {_problem(exc)}".rstrip(": "))
+    return CliError(f"HTTP {status} {exc.reason}: {exc.problem}".rstrip(": "))
 
 
 _USAGE_CAP_HINT = (
@@ -328,122 +327,10 @@ _USAGE_CAP_HINT = (
 )
 
 
-def usage_cap_text(exc: UsageCapExceeded) -> str:
-    """``the Monthly usage cap of the Product is used up (HTTP 429 usage-capped)``."""
-    period = f"{exc.period} " if exc.period else ""
-    scope = f" of the {exc.scope}" if exc.scope else ""
-    return f"the {period}usage cap{scope} is used up (HTTP {exc.status_code} usage-capped)"
-
-
-def _problem(exc: HTTPException) -> str:
-    """X's problem, with the per-rule and per-parameter details of its ``errors``."""
-    bits = [b for b in (exc.title, exc.detail) if b and b != exc.reason]
-    if exc.connection_issue:
-        bits.append(exc.connection_issue)
-    for error in exc.api_errors:
-        text = _error_text(error)
-        if text and text not in bits:
-            bits.append(text)
-    bits.extend(m for m in exc.api_messages if m not in bits and not any(m in b for b in bits))
-    return "; ".join(bits)
-
-
-def _error_text(error: Any) -> str:
-    """One entry of X's ``errors`` list: its message, the parameters or the rule it is
-    about, and its ``details`` (X lists each reason a rule is invalid there)."""
-    if not isinstance(error, dict):
-        return str(error) if error else ""
-    about: list[str] = []
-    value = error.get("value")
-    if isinstance(value, str):
-        about.append(f"rule {value!r}")
-    parameters = error.get("parameters")
-    if isinstance(parameters, dict):
-        for name, values in parameters.items():
-            shown = ",".join(map(str, values)) if isinstance(values, list) else str(values)
-            about.append(f"{name}={shown}")
-    message = error.get("message") or error.get("detail")
-    details = error.get("details")
-    parts = [str(message)] if isinstance(message, str) and message else []
-    if isinstance(details, list):
-        parts.extend(str(d) for d in details if d)
-    if not parts and isinstance(error.get("title"), str):
-        parts.append(error["title"])
-    for nested in error.get("errors") or []:
-        nested_text = _error_text(nested)
-        if nested_text:
-            parts.append(nested_text)
-    head = " ".join(about)
-    body = "; ".join(parts)
-    return f"{head}: {body}" if head and body else head or body
-
-
-def _refused(exc: BaseException) -> str | None:
-    """``connection refused by HOST:PORT`` when ``exc`` was caused by a refused connection."""
-    refused = False
-    host: str | None = None
-    port: object = None
-    for link in _chain(exc):
-        if isinstance(link, ConnectionRefusedError) or (
-            isinstance(link, OSError) and link.errno == errno.ECONNREFUSED
-        ):
-            refused = True
-        conn = getattr(link, "conn", None) or getattr(link, "pool", None)
-        conn_host = getattr(conn, "host", None)
-        if host is None and isinstance(conn_host, str):
-            host, port = conn_host, getattr(conn, "port", None)
-        if "Connection refused" in str(link):
-            refused = True
-    if not refused:
-        return None
-    if host is None:
-        return "connection refused"
-    return f"connection refused by {host}:{port}" if port else f"connection refused by {host}"
-
-
-def _chain(exc: BaseException) -> Iterator[BaseException]:
-    seen: set[int] = set()
-    stack: list[BaseException] = [exc]
-    while stack:
-        link = stack.pop()
-        if id(link) in seen:
-            continue
-        seen.add(id(link))
-        yield link
-        for attr in ("cause", "reason", "__cause__", "__context__"):
-            nxt = getattr(link, attr, None)
-            if isinstance(nxt, BaseException):
-                stack.append(nxt)
-        stack.extend(a for a in getattr(link, "args", ()) if isinstance(a, BaseException))
-
-
-def _connection_text(cause: StreamConnectionError) -> str:
-    refused = _refused(cause)
-    if refused:
-        return refused
-    text = str(cause)
-    _, sep, reason = text.partition(": ")  # drop "GET http://...: "
-    return redact_url(reason if sep else text)
-
-
-def describe_cause(cause: BaseException | None) -> str:
-    """A short human description of why a connection ended (for reconnect notices)."""
-    if cause is None:
-        return "the server closed the stream"
-    if isinstance(cause, StallError):
-        return f"stalled: nothing received for {cause.stall_timeout:g} s"
-    if isinstance(cause, StreamConnectionError):
-        refused = _refused(cause)
-        return refused or f"connection lost: {_connection_text(cause)}"
-    if isinstance(cause, UsageCapExceeded):
-        return usage_cap_text(cause)
-    if isinstance(cause, TooManyRequests):
-        issue = f" ({cause.connection_issue})" if cause.connection_issue else ""
-        return f"HTTP {cause.status_code} rate limited{issue}"
-    if isinstance(cause, HTTPException):
-        issue = f" ({cause.connection_issue})" if cause.connection_issue else ""
-        return f"HTTP {cause.status_code} {cause.reason}{issue}".rstrip()
-    return f"{type(cause).__name__}: {cause}"
+def _connection_text(exc: BaseException) -> str:
+    """What went wrong with a connection: ``connection refused by HOST:PORT``, or the
+    failure's own text without the request line (and redacted)."""
+    return describe(exc).removeprefix("connection lost: ")
 
 
 def join_new_threads(before: set[threading.Thread], timeout: float = 3.0) -> list[str]:

@@ -25,7 +25,7 @@ import math
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import orjson
@@ -43,10 +43,10 @@ from ..events import (
     Reconnecting,
     StreamEvent,
 )
-from ..models import Tweet
 from ..reconnect import ReconnectPolicy
 from ..testing import Attempt, FakeStreamServer, generate_v2_messages
 from ..v2 import StreamingClient
+from ..v2.models import Tweet
 from .common import (
     CliError,
     ExitCode,
@@ -56,10 +56,11 @@ from .common import (
     silence_stdout,
 )
 from .console import Console
+from .spec import Command
 
-__all__ = ["DEMO_SCALE", "add_demo_arguments", "demo_policy", "run_demo"]
+__all__ = ["COMMAND", "DEMO_SCALE", "add_demo_arguments", "demo_policy", "run_demo"]
 
-log = logging.getLogger("rxtweet.cli")
+log = logging.getLogger(__name__)
 
 #: Reconnect waits in the demo are X's guidance times this.
 DEMO_SCALE = 0.1
@@ -82,7 +83,9 @@ def demo_policy(scale: float = DEMO_SCALE) -> ReconnectPolicy:
     )
 
 
-def add_demo_arguments(parser: argparse.ArgumentParser) -> None:
+def add_demo_arguments(
+    parser: argparse.ArgumentParser, parents: Mapping[str, argparse.ArgumentParser] | None = None
+) -> None:
     """The options of ``demo``."""
     parser.add_argument(
         "--seconds",
@@ -446,3 +449,11 @@ def run_demo(args: argparse.Namespace, redactor: Redactor, console: Console) -> 
     if interrupted and not args.forever:
         return ExitCode.INTERRUPTED
     return ExitCode.OK
+
+
+COMMAND = Command(
+    "demo",
+    "stream from a built-in fake X API with injected faults (offline, ~20 s)",
+    run_demo,
+    add_demo_arguments,
+)

@@ -18,12 +18,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..errors import HTTPException, RxTweetException, Unauthorized
-from ..models import StreamRule
 from ..v2 import (
     DEFAULT_BASE_URL,
     RulesSync,
@@ -32,10 +32,12 @@ from ..v2 import (
     format_rule_problem,
     rules_of_doc,
 )
+from ..v2.models import StreamRule
 from .common import CliError, ExitCode, Redactor, bearer_token, error_for
 from .console import Console, display_width, printable
+from .spec import Command
 
-__all__ = ["Rule", "add_rules_arguments", "parse_rules_file", "run_rules"]
+__all__ = ["COMMAND", "Rule", "add_rules_arguments", "parse_rules_file", "run_rules"]
 
 ACCEPTED_SHAPES = (
     'a JSON list of rules ([{"value": "...", "tag": "..."}, ...], as `rxtweet rules list '
@@ -433,3 +435,21 @@ def run_rules(args: argparse.Namespace, redactor: Redactor, console: Console) ->
         ) from exc
     except RxTweetException as exc:
         raise error_for(exc, what="the rules endpoint") from exc
+
+
+def _add_arguments(
+    parser: argparse.ArgumentParser, parents: Mapping[str, argparse.ArgumentParser]
+) -> None:
+    # The sub-commands (list, add …) take the options: `rxtweet rules list --bearer-token T`.
+    add_rules_arguments(parser, [parents["verbose"], parents["auth"]])
+
+
+COMMAND = Command(
+    "rules",
+    "list, add, delete or sync the filtered stream's rules (API v2)",
+    run_rules,
+    _add_arguments,
+    epilog="examples:\n  rxtweet rules add 'python lang:en -is:retweet' --tag python\n"
+    "  rxtweet rules list --json > rules.json\n  rxtweet rules delete --all\n"
+    "  rxtweet rules sync rules.json --dry-run",
+)

@@ -30,7 +30,7 @@ import shlex
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import Literal
@@ -40,8 +40,9 @@ from ..testing.server import V1_STREAM_PATHS, V2_STREAM_PATHS
 from .common import CliError, ExitCode, Redactor
 from .console import Console
 from .recording import RecordingError, detect_format, read_entries
+from .spec import Command
 
-__all__ = ["DESCRIPTION", "add_serve_arguments", "run_serve", "token_hint"]
+__all__ = ["COMMAND", "DESCRIPTION", "add_serve_arguments", "run_serve", "token_hint"]
 
 #: ``rxtweet serve --help``: the docstring above, as plain text.
 DESCRIPTION = """\
@@ -67,7 +68,9 @@ then exits 0."""
 _TICK = 0.2
 
 
-def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
+def add_serve_arguments(
+    parser: argparse.ArgumentParser, parents: Mapping[str, argparse.ArgumentParser] | None = None
+) -> None:
     """The options of ``serve``."""
     parser.add_argument("file", metavar="FILE", help="JSONL messages or an `rxtweet record` file")
     where = parser.add_argument_group("where")
@@ -383,3 +386,15 @@ def token_hint(token: str | None) -> str:
     if token.startswith(_REAL_TOKEN_PREFIX) or len(token) > 64:
         return "'<the --require-token value>'"
     return shlex.quote(token)
+
+
+COMMAND = Command(
+    "serve",
+    "replay a JSONL file or a recording as a local fake X streaming API",
+    run_serve,
+    add_serve_arguments,
+    description=DESCRIPTION,
+    epilog="examples:\n  rxtweet serve tweets.jsonl --loop --rate 50\n"
+    "  rxtweet serve rec.jsonl --timing original --port 8080\n"
+    "  rxtweet serve tweets.jsonl --cut-every 100 --status 503 --times 2 --gzip",
+)

@@ -4,8 +4,12 @@
 ``\\r\\n`` terminator, followed by ``\\n``). Keep-alives are counted, not written; a line
 that is not a JSON object is reported on stderr and skipped, so the file stays valid JSONL.
 
+With ``--metadata``, each line written by ``sample``/``filter`` gets twarc2's ``"__twarc"``
+key (:func:`with_metadata`), so twarc's tools read the file as one of theirs.
+
 ``record`` writes what arrived, with the time it arrived, for ``rxtweet serve`` to replay
-(see :mod:`rxtweet.cli.recording` for the format).
+(see :mod:`rxtweet.cli.recording` for the format). ``--log FILE`` (all three) also logs to a
+file, see :mod:`rxtweet.cli.logfile`.
 
 While it runs, a one-line progress display (messages, rate, reconnects, drops) is redrawn
 on stderr when stderr is a terminal; when it is not (a log file, a service manager), a
@@ -30,14 +34,23 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
+from datetime import UTC, datetime
 from typing import Any, BinaryIO, Protocol
+from urllib.parse import urlencode
 
 import orjson
 from reactivex import Observable
 
+from .._version import __version__
 from ..events import Connected, KeepAlive, MalformedMessage, Reconnecting
+from ..http import StreamRequest, redact_url
 from ..parse import Parsed
+from ..v1 import Status, Stream
+from ..v1 import client as v1_client
+from ..v2 import StreamingClient
+from ..v2 import client as v2_client
+from ..v2 import params as v2_params
 from .common import (
     CliError,
     ExitCode,
@@ -50,24 +63,26 @@ from .common import (
 )
 from .console import Console, printable
 from .recording import RecordWriter
+from .spec import Command
 
-__all__ = ["add_stream_arguments", "run_filter", "run_record", "run_sample"]
+__all__ = [
+    "FILTER",
+    "RECORD",
+    "SAMPLE",
+    "add_stream_arguments",
+    "run_filter",
+    "run_record",
+    "run_sample",
+    "with_metadata",
+]
 
-log = logging.getLogger("rxtweet.cli")
+log = logging.getLogger(__name__)
 
 _TICK = 0.25
 _RATE_WINDOW = 10.0
 #: Lines are written in blocks of about this size (and at least every tick).
 _BLOCK = 64 * 1024
 DEFAULT_STATUS_INTERVAL = 60.0
-_FIELDS = (
-    ("tweet_fields", "--tweet-fields", "tweet.fields"),
-    ("user_fields", "--user-fields", "user.fields"),
-    ("expansions", "--expansions", "expansions"),
-    ("media_fields", "--media-fields", "media.fields"),
-    ("place_fields", "--place-fields", "place.fields"),
-    ("poll_fields", "--poll-fields", "poll.fields"),
-)
 
 
 # --- arguments ------------------------------------------------------------------------------
@@ -95,9 +110,22 @@ def add_stream_arguments(parser: argparse.ArgumentParser, *, filtered: bool | No
         help="when stderr is not a terminal, print a status line every S seconds "
         f"(default: {DEFAULT_STATUS_INTERVAL:g}; 0: never)",
     )
+    if filtered is not None:
+        out.add_argument(
+            "--metadata",
+            action="store_true",
+            help='add twarc\'s "__twarc" key to each line: {"url", "version", "retrieved_at"} '
+            "(for twarc-csv and other twarc tools)",
+        )
+    out.add_argument(
+        "--log",
+        metavar="FILE",
+        help="also log to FILE (INFO, DEBUG with -v; UTC times; secrets redacted); safe to "
+        "rotate with logrotate",
+    )
     v2 = parser.add_argument_group("API v2 (default)")
-    for _, flag, query in _FIELDS:
-        v2.add_argument(flag, metavar="LIST", help=f"comma-separated {query}")
+    for attr, query in v2_params.FIELD_PARAMS.items():
+        v2.add_argument(_flag(attr), metavar="LIST", help=f"comma-separated {query}")
     v2.add_argument(
         "--allow-unknown-fields",
         action="store_true",
@@ -131,7 +159,9 @@ def add_stream_arguments(parser: argparse.ArgumentParser, *, filtered: bool | No
         "--stall-timeout",
         type=_positive_float,
         metavar="S",
-        help="reconnect after S seconds without data (default: 21 for v2, 90 for v1.1)",
+        help="reconnect after S seconds without data (default: "
+        f"{v2_client.DEFAULT_STALL_TIMEOUT:g} for v2, "
+        f"{v1_client.DEFAULT_STALL_TIMEOUT:g} for v1.1)",
     )
     conn.add_argument(
         "--max-retries",
@@ -139,6 +169,11 @@ def add_stream_arguments(parser: argparse.ArgumentParser, *, filtered: bool | No
         metavar="N",
         help="give up after N reconnects in a row without data (default: never)",
     )
+
+
+def _flag(attr: str) -> str:
+    """``tweet_fields`` -> ``--tweet-fields``."""
+    return "--" + attr.replace("_", "-")
 
 
 def _backfill_minutes(text: str) -> int:
@@ -186,14 +221,31 @@ def _split(value: str | None) -> list[str] | None:
 
 
 class _Opened:
-    """What a command needs from a v2 or v1.1 stream."""
+    """What a command needs from a v2 or v1.1 stream: its items, which messages are tweets,
+    its request (for ``--metadata``) and its endpoint (the request's path under the base URL,
+    for the recording header and the notices)."""
 
     def __init__(
-        self, items: Observable[Any], is_tweet: Callable[[Any], bool], endpoint: str
+        self,
+        items: Observable[Any],
+        is_tweet: Callable[[Any], bool],
+        request: StreamRequest,
+        base_url: str,
     ) -> None:
         self.items = items
         self.is_tweet = is_tweet
-        self.endpoint = endpoint
+        self.request = request
+        self.endpoint = request.url.removeprefix(base_url)
+
+
+def _connection_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The client options the command line sets; the clients' defaults stay theirs."""
+    options: dict[str, Any] = {"max_retries": _max_retries(args)}
+    if args.stall_timeout:
+        options["stall_timeout"] = args.stall_timeout
+    if args.base_url:
+        options["base_url"] = args.base_url
+    return options
 
 
 def _open(
@@ -218,25 +270,16 @@ def _open(
             ExitCode.USAGE,
             usage=True,
         )
-    from ..v2 import DEFAULT_BASE_URL, StreamingClient
-
     token = bearer_token(args, redactor)
-    client = StreamingClient(
-        token,
-        base_url=args.base_url or DEFAULT_BASE_URL,
-        stall_timeout=args.stall_timeout or 21.0,
-        max_retries=_max_retries(args),
-        return_type=dict,
-    )
-    params: dict[str, Any] = {attr: getattr(args, attr) for attr, _, _ in _FIELDS}
+    client = StreamingClient(token, return_type=dict, **_connection_options(args))
+    params: dict[str, Any] = {attr: getattr(args, attr) for attr in v2_params.FIELD_PARAMS}
     params["backfill_minutes"] = args.backfill_minutes
     params["strict"] = not args.allow_unknown_fields
     # Built (and so checked) before anything goes on the network, the rules listing included.
     stream = client.filter_stream(**params) if filtered else client.sample_stream(**params)
     if filtered and not args.quiet:
         _show_rules(client, console)
-    endpoint = "/2/tweets/search/stream" if filtered else "/2/tweets/sample/stream"
-    return _Opened(stream.items, _is_v2_tweet, endpoint)
+    return _Opened(stream.items, _is_v2_tweet, stream.connection.request, client.base_url)
 
 
 def _show_rules(client: Any, console: Console) -> None:
@@ -272,27 +315,20 @@ def _is_v2_tweet(value: Any) -> bool:
 
 
 def _open_v1(args: argparse.Namespace, redactor: Redactor, filtered: bool) -> _Opened:
-    v2_only = [flag for attr, flag, _ in _FIELDS if getattr(args, attr) is not None]
+    v2_only = [_flag(attr) for attr in v2_params.FIELD_PARAMS if getattr(args, attr) is not None]
     if args.backfill_minutes is not None:
         v2_only.append("--backfill-minutes")
     if v2_only:
         raise CliError(
             f"{', '.join(v2_only)} belong(s) to API v2: drop --v1", ExitCode.USAGE, usage=True
         )
-    try:
-        from ..status import Status
-        from ..v1 import DEFAULT_BASE_URL, Stream
-    except ImportError as exc:  # pragma: no cover - only while v1.py is being written
-        raise CliError(f"API v1.1 is not available in this build: {exc}") from exc
     creds = oauth1_credentials(args, redactor)
     client = Stream(
         creds.consumer_key,
         creds.consumer_secret,
         creds.access_token,
         creds.access_token_secret,
-        base_url=args.base_url or DEFAULT_BASE_URL,
-        stall_timeout=args.stall_timeout or 90.0,
-        max_retries=_max_retries(args),
+        **_connection_options(args),
     )
     languages = _split(args.languages)
     try:
@@ -313,8 +349,9 @@ def _open_v1(args: argparse.Namespace, redactor: Redactor, filtered: bool) -> _O
             stream = client.sample_stream(languages=languages)
     except (TypeError, ValueError) as exc:
         raise CliError(str(exc), ExitCode.USAGE, usage=True) from exc
-    endpoint = "/1.1/statuses/filter.json" if filtered else "/1.1/statuses/sample.json"
-    return _Opened(stream.items, lambda v: isinstance(v, Status), endpoint)
+    return _Opened(
+        stream.items, lambda v: isinstance(v, Status), stream.connection.request, client.base_url
+    )
 
 
 # --- sinks ----------------------------------------------------------------------------------
@@ -427,12 +464,18 @@ class _Sink(Protocol):
 
 
 class _JsonlSink:
-    """Each message's raw bytes and ``\\n``; keep-alives and malformed lines are not written."""
+    """Each message's raw bytes and ``\\n``; keep-alives and malformed lines are not written.
 
-    def __init__(self, lines: _Lines) -> None:
+    With ``metadata``, each message gets twarc's ``"__twarc"`` key (see :class:`_Metadata`).
+    """
+
+    def __init__(self, lines: _Lines, metadata: _Metadata | None = None) -> None:
         self.lines = lines
+        self._metadata = metadata
 
     def message(self, raw: bytes, t: float, tweet: bool) -> None:
+        if self._metadata is not None:
+            raw = with_metadata(raw, self._metadata.at(t))
         self.lines.add(raw + b"\n", _Lines.TWEET if tweet else _Lines.MESSAGE)
 
     def keep_alive(self, t: float) -> None:
@@ -440,6 +483,55 @@ class _JsonlSink:
 
     def malformed(self, raw: bytes, t: float) -> None:
         pass
+
+
+class _Metadata:
+    """twarc2's provenance object for one request, as JSON bytes:
+    ``{"url": ..., "version": "rxtweet X.Y", "retrieved_at": "2021-04-01T15:52:42+00:00"}``.
+
+    ``url`` is the request's URL with its query (``user:password@`` redacted). The bytes are
+    built once per second of ``retrieved_at``: at thousands of messages a second, a
+    ``datetime`` per message would cost more than writing the line.
+    """
+
+    def __init__(self, request: StreamRequest) -> None:
+        url = redact_url(request.url)
+        if request.params:
+            url += "?" + urlencode(request.params, doseq=True)
+        self._head = (
+            b'{"url":'
+            + orjson.dumps(url)
+            + b',"version":'
+            + orjson.dumps(f"rxtweet {__version__}")
+            + b',"retrieved_at":'
+        )
+        self._second: int | None = None
+        self._bytes = b""
+
+    def at(self, t: float) -> bytes:
+        """The object for a message received at epoch time ``t``."""
+        second = int(t)
+        if second != self._second:
+            stamp = datetime.fromtimestamp(second, UTC).isoformat()
+            self._bytes = self._head + orjson.dumps(stamp) + b"}"
+            self._second = second
+        return self._bytes
+
+
+def with_metadata(raw: bytes, metadata: bytes) -> bytes:
+    """``raw`` (one JSON object, as received) with ``"__twarc": metadata`` as its last key.
+
+    The line is not parsed again: its closing brace is replaced, so every byte X sent
+    before it stays as it was. ``{}`` (and whitespace around the braces) is handled.
+
+    >>> with_metadata(b'{"data":{"id":"1"}}', b'{"v":1}')
+    b'{"data":{"id":"1"},"__twarc":{"v":1}}'
+    >>> with_metadata(b"{ } ", b"{}")
+    b'{"__twarc":{}}'
+    """
+    body = raw.rstrip()[:-1].rstrip()  # without the closing brace
+    separator = b"" if body.endswith(b"{") else b","
+    return body + separator + b'"__twarc":' + metadata + b"}"
 
 
 class _RecordSink:
@@ -719,8 +811,9 @@ def _stream_command(
     args: argparse.Namespace, redactor: Redactor, console: Console, *, filtered: bool
 ) -> int:
     opened = _open(args, redactor, filtered, console)
+    metadata = _Metadata(opened.request) if args.metadata else None
     with _output(args.output) as (lines, name):
-        return _run(opened, _JsonlSink(lines), name, args, console)
+        return _run(opened, _JsonlSink(lines, metadata), name, args, console)
 
 
 def run_sample(args: argparse.Namespace, redactor: Redactor, console: Console) -> int:
@@ -739,3 +832,73 @@ def run_record(args: argparse.Namespace, redactor: Redactor, console: Console) -
     opened = _open(args, redactor, filtered, console)
     with _output(args.output) as (lines, name):
         return _run(opened, _RecordSink(lines, opened.endpoint, time.time()), name, args, console)
+
+
+# --- the commands ---------------------------------------------------------------------------
+
+
+def _sample_arguments(
+    parser: argparse.ArgumentParser, parents: Mapping[str, argparse.ArgumentParser]
+) -> None:
+    add_stream_arguments(parser, filtered=False)
+
+
+def _filter_arguments(
+    parser: argparse.ArgumentParser, parents: Mapping[str, argparse.ArgumentParser]
+) -> None:
+    add_stream_arguments(parser, filtered=True)
+
+
+def _record_arguments(
+    parser: argparse.ArgumentParser, parents: Mapping[str, argparse.ArgumentParser]
+) -> None:
+    parser.add_argument(
+        "endpoint",
+        nargs="?",
+        choices=("sample", "filter"),
+        default="sample",
+        help="which stream (default: sample)",
+    )
+    add_stream_arguments(parser, filtered=None)
+
+
+SAMPLE = Command(
+    "sample",
+    "write the sample stream (about 1%% of all tweets) as JSONL",
+    run_sample,
+    _sample_arguments,
+    description="Write the sample stream as JSONL: each message exactly as X sent it, one\n"
+    "per line. Keep-alives are counted; malformed lines are reported on stderr and skipped.\n"
+    "A progress line (messages, rate, reconnects, drops) is shown when stderr is a terminal.",
+    epilog="examples:\n  rxtweet sample -o sample.jsonl --limit 1000 "
+    "--tweet-fields lang,created_at\n  rxtweet sample --v1 -o statuses.jsonl",
+    parents=("auth",),
+)
+
+FILTER = Command(
+    "filter",
+    "write the filtered stream (tweets matching your rules) as JSONL",
+    run_filter,
+    _filter_arguments,
+    description="Write the filtered stream as JSONL, like `sample`. With API v2 the tweets\n"
+    "match the rules set with `rxtweet rules`; with --v1, --track/--follow/--locations.",
+    epilog="examples:\n  rxtweet rules add 'cat has:images' --tag cats\n"
+    "  rxtweet filter -o cats.jsonl --expansions author_id\n"
+    "  rxtweet filter --v1 --track python,rxpy --follow 783214,2244994945",
+    parents=("auth",),
+)
+
+RECORD = Command(
+    "record",
+    "record a stream's raw lines with receive times, for `serve --timing original`",
+    run_record,
+    _record_arguments,
+    description="Record every line as received, with its time, as JSONL entries\n"
+    '  {"t": <epoch seconds>, "line": "<the raw line>"}\n'
+    'after a header line {"rxtweet": "record", "version": 1, "endpoint": ..., "t": ...}.\n'
+    '"line": "" is a keep-alive; malformed lines are kept; a line that is not UTF-8 is\n'
+    'stored as {"t": ..., "b64": "<base64>"}. Replay with `rxtweet serve FILE`.',
+    epilog="examples:\n  rxtweet record -o rec.jsonl --limit 500\n"
+    "  rxtweet serve rec.jsonl --timing original",
+    parents=("auth",),
+)

@@ -75,12 +75,21 @@ def retry_when(
     notifier (so a pending timer is cancelled at once) and the current source subscription.
 
     Examples:
-        >>> res = source.pipe(retry_when(lambda errors: errors.pipe(ops.delay(1.0))))
+        Retry after a one-second pause, each time::
+
+            res = source.pipe(retry_when(lambda errors: errors.pipe(ops.delay(1.0))))
 
         Retry three times, then complete (a source that emits one value then fails gives
-        its values of four subscriptions)::
+        its values of four subscriptions):
 
-        >>> res = source.pipe(retry_when(lambda errors: errors.pipe(ops.take(3))))
+        >>> import reactivex
+        >>> from reactivex import operators as ops
+        >>> def one_then_fail(observer, scheduler=None):
+        ...     observer.on_next(1)
+        ...     observer.on_error(OSError("cut"))
+        >>> source = reactivex.create(one_then_fail)
+        >>> source.pipe(retry_when(lambda errors: errors.pipe(ops.take(3))), ops.to_list()).run()
+        [1, 1, 1, 1]
 
     Args:
         handler: Function receiving an Observable of the source's errors and returning an

@@ -21,13 +21,13 @@ import reactivex.run
 from reactivex import Observable, abc
 from reactivex.disposable import Disposable, SingleAssignmentDisposable
 
-from ..errors import RxTweetException
+from ..errors import BlockedInsideHold
 
 __all__ = ["BlockedInsideHold", "SharedConnection", "share_connection"]
 
 _T = TypeVar("_T")
 
-log = logging.getLogger("rxtweet.share")
+log = logging.getLogger(__name__)
 
 #: The code of reactivex's calls that subscribe and then wait on the calling thread for the
 #: end: ``Observable.run()`` (``reactivex.run.run``) and ``await observable``.
@@ -36,15 +36,6 @@ _BLOCKING_CODE: Final[frozenset[CodeType]] = frozenset(
 )
 #: How far up the stack a blocking call is looked for (operators add a few frames each).
 _BLOCKING_DEPTH: Final = 64
-
-
-class BlockedInsideHold(RxTweetException):
-    """A blocking wait (``.run()``, ``await``) was started inside ``with stream.hold():``.
-
-    The shared connection opens only when the block ends, so the wait could never end:
-    instead of hanging, the subscription fails at once with this error (``.run()`` raises
-    it). Subscribe inside the block; call ``.run()`` (or await) after it.
-    """
 
 
 def _blocking_call_on_stack() -> bool:
@@ -62,7 +53,8 @@ def _blocking_call_on_stack() -> bool:
 class SharedConnection(Generic[_T]):
     """Reference-counted sharing of one subscription to ``source``.
 
-    ::
+    .. marble::
+        :alt: share_connection
 
         source:     --a--b--c--d--|
         share:      ^ first subscriber connects
@@ -106,10 +98,14 @@ class SharedConnection(Generic[_T]):
     def hold(self) -> Iterator[None]:
         """Delay connecting until the block ends; subscribers made inside it all see item one.
 
-        >>> shared = SharedConnection(reactivex.of(1, 2))          # doctest: +SKIP
-        >>> with shared.hold():                                     # doctest: +SKIP
-        ...     shared.observable.subscribe(print)
-        ...     shared.observable.subscribe(print)
+        >>> shared = SharedConnection(reactivex.of(1, 2))
+        >>> with shared.hold():
+        ...     first = shared.observable.subscribe(lambda n: print("first", n))
+        ...     second = shared.observable.subscribe(lambda n: print("second", n))
+        first 1
+        second 1
+        first 2
+        second 2
         """
         me = threading.get_ident()
         with self._lock:

@@ -11,6 +11,10 @@
   (``clock=time.time`` stamps each one with the time it is sent).
 * :func:`live_threads`: the threads of rxtweet still running (re-exported from
   :mod:`rxtweet.scheduling`), for a fixture asserting that a test left nothing behind.
+* :class:`MockTransport`: a transport answering from a function (e.g. a
+  ``TestScheduler`` cold observable), to drive a whole client in virtual time, no socket.
+* A pytest plugin (:mod:`rxtweet.testing.pytest_plugin`, registered on install): the
+  ``fake_stream_server`` fixture, configured by overriding ``fake_stream_server_options``.
 
 Example (a pytest test)::
 
@@ -39,16 +43,10 @@ from __future__ import annotations
 
 from ..scheduling import live_threads
 from .generate import generate_v2_messages
-from .server import (
-    Attempt,
-    Chunking,
-    Ending,
-    FakeStreamServer,
-    FieldsMode,
-    MessageSource,
-    RecordedRequest,
-    default_error_body,
-)
+from .mock_transport import MockTransport
+from .problems import default_error_body
+from .server import FakeStreamServer
+from .values import Attempt, Chunking, Ending, FieldsMode, MessageSource, RecordedRequest
 
 __all__ = [
     "Attempt",
@@ -57,6 +55,7 @@ __all__ = [
     "FakeStreamServer",
     "FieldsMode",
     "MessageSource",
+    "MockTransport",
     "RecordedRequest",
     "default_error_body",
     "generate_v2_messages",

@@ -1,0 +1,186 @@
+"""One holder of a stream's substreams, which every stream type builds on.
+
+A :class:`~rxtweet.connection.Connection` emits one ordered stream of items (each parsed
+message as ``Parsed(value, raw)`` and each lifecycle event). A stream type splits it into
+typed substreams with :meth:`Substreams.select` (pick a value out of each message) and
+:meth:`Substreams.of_type` (the messages of one class); :class:`Substreams` already provides
+``items``, ``lines``, ``events``, ``stats``, :meth:`~Substreams.hold`, ``connected`` and the
+repr. A new stream type is a short declaration::
+
+    class LikeStream(Substreams[LikeMessage]):
+        def __init__(self, connection: Connection[LikeMessage]) -> None:
+            super().__init__(connection)
+            self.likes = self.select(lambda message: message.like)
+
+Substreams never subscribe by themselves: each is an ``Observable`` over the shared
+connection (subscribing to any number of them opens exactly one connection).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, Generic, Self, TypeVar
+
+from reactivex import Observable, abc
+
+from .errors import BlockedInsideHold
+from .events import Disconnected, StreamEvent
+from .operators.pass_through import pass_through
+from .parse import Parsed
+
+if TYPE_CHECKING:
+    from .connection import Connection, Item
+    from .parse import ParseStats
+
+__all__ = ["ItemOperator", "Substreams", "select_events", "select_messages"]
+
+log = logging.getLogger(__name__)
+
+_M = TypeVar("_M")
+_T = TypeVar("_T")
+
+#: An operator from items to items (e.g. v1.1 turning unknown messages into events).
+ItemOperator = Callable[[Observable[Any]], Observable[Any]]
+
+
+def select_messages(
+    pick: Callable[[Any], Any],
+) -> Callable[[Observable[Item[Any]]], Observable[Any]]:
+    """``pick(message)`` of each parsed message, skipping ``None``: filter and map in one hop.
+
+    .. marble::
+        :alt: select_messages
+
+        items:   --P(a)--Connected--P(b)--KeepAlive--P(c)--|
+        [          select_messages(pick)                 ]     (pick(b) is None)
+        result:  --pick(a)---------------------------pick(c)--|
+
+    >>> import reactivex
+    >>> from reactivex import operators as ops
+    >>> from rxtweet.events import KeepAlive
+    >>> items = reactivex.of(Parsed(1, b"1"), KeepAlive(), Parsed(2, b"2"), Parsed(3, b"3"))
+    >>> odd = select_messages(lambda n: n if n % 2 else None)
+    >>> items.pipe(odd, ops.to_list()).run()
+    [1, 3]
+    """
+
+    def on_next_for(observer: abc.ObserverBase[Any]) -> Callable[[Any], None]:
+        emit = observer.on_next
+
+        def on_next(item: Any) -> None:
+            if type(item) is Parsed:
+                value = pick(item.value)
+                if value is not None:
+                    emit(value)
+
+        return on_next
+
+    return pass_through(on_next_for)
+
+
+def select_events() -> Callable[[Observable[Item[Any]]], Observable[StreamEvent]]:
+    """The events of the stream, completing after ``Disconnected``.
+
+    It never errors for the stream's own failure (that is told by ``Errored``), with one
+    exception: a subscription made in a way that cannot work, such as a blocking ``.run()``
+    inside ``hold()`` (:class:`~rxtweet.errors.BlockedInsideHold`), fails with that error
+    instead of completing empty.
+
+    .. marble::
+        :alt: select_events
+
+        items:   --Connected--P(a)--Reconnecting--Errored--Disconnected--#
+        [                    select_events()                            ]
+        result:  --Connected--------Reconnecting--Errored--Disconnected|
+
+    >>> import reactivex
+    >>> from reactivex import operators as ops
+    >>> from rxtweet.events import KeepAlive
+    >>> items = reactivex.of(KeepAlive(), Parsed(1, b"1"), Disconnected())
+    >>> [type(e).__name__ for e in items.pipe(select_events(), ops.to_list()).run()]
+    ['KeepAlive', 'Disconnected']
+    """
+
+    def on_next_for(observer: abc.ObserverBase[StreamEvent]) -> Callable[[Any], None]:
+        def on_next(item: Any) -> None:
+            if type(item) is not Parsed:
+                observer.on_next(item)
+                if type(item) is Disconnected:
+                    observer.on_completed()
+
+        return on_next
+
+    return pass_through(
+        on_next_for, error_completes=lambda error: not isinstance(error, BlockedInsideHold)
+    )
+
+
+class Substreams(Generic[_M]):
+    """The observables of one stream over a :class:`~rxtweet.connection.Connection`. It holds
+    observables; it is not one.
+
+    All substreams but :attr:`lines` share one connection: subscribing to any number of them
+    opens exactly one, which closes when the last subscription is disposed; a later
+    subscription opens a fresh one. To attach several before the connection opens (so that
+    none misses the first message), subscribe inside :meth:`hold`::
+
+        with stream.hold():
+            stream.tweets.subscribe(on_tweet)
+            stream.events.subscribe(on_event)
+
+    Attributes:
+        connection: the :class:`~rxtweet.connection.Connection`.
+        items: everything on the shared connection, in order: each message as
+            ``Parsed(value, raw)`` (the model and the exact bytes received) and each event.
+        lines: cold raw lines; each subscription opens its own (reconnecting) connection.
+        events: lifecycle events (:mod:`rxtweet.events`); completes after ``Disconnected``.
+        stats: parse counters (messages, keep-alives, malformed by reason).
+    """
+
+    def __init__(self, connection: Connection[_M]) -> None:
+        self.connection = connection
+        self.items: Observable[Item[Any]] = connection.items
+        self.lines: Observable[bytes] = connection.lines
+        self.stats: ParseStats = connection.stats
+        source: Observable[Any] = self.items
+        for operator in self._event_operators():
+            source = operator(source)
+        self.events: Observable[StreamEvent] = source.pipe(select_events())
+
+    def select(self, pick: Callable[[_M], _T | None]) -> Observable[_T]:
+        """``pick(message)`` of each message, skipping ``None`` (a substream of values)."""
+        return self.items.pipe(select_messages(pick))
+
+    def of_type(self, cls: type[_T]) -> Observable[_T]:
+        """The messages whose type is exactly ``cls`` (not a subclass)."""
+
+        def pick(message: Any) -> _T | None:
+            return message if type(message) is cls else None
+
+        return self.items.pipe(select_messages(pick))
+
+    def _event_operators(self) -> tuple[ItemOperator, ...]:
+        """Operators applied to :attr:`items` before the events are selected; override to
+        turn some messages into events. Called from ``__init__`` (do not rely on attributes
+        a subclass sets after ``super().__init__``)."""
+        return ()
+
+    @contextmanager
+    def hold(self) -> Iterator[Self]:
+        """Subscribe inside the block; the shared connection opens when it ends.
+
+        Do not block inside it (``.run()``, waiting for an item): nothing arrives before
+        the block ends.
+        """
+        with self.connection.hold():
+            yield self
+
+    @property
+    def connected(self) -> bool:
+        """Whether the shared connection is open now."""
+        return self.connection.connected
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.connection.request!r}>"

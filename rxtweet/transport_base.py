@@ -1,0 +1,139 @@
+"""The transport seam: what :class:`~rxtweet.connection.Connection` needs from the network.
+
+A transport turns one :class:`~rxtweet.http.StreamRequest` into a cold
+``Observable[bytes]`` of the lines of the response body, one HTTP request per subscription
+(keep-alives as ``b""``), as :func:`rxtweet.transport.lines` does. Anything with that
+one method fits :class:`Transport`: the default
+:class:`~rxtweet.transport.RequestsTransport`, :class:`rxtweet.testing.MockTransport`
+(lines from a scheduler-driven observable), and later an httpx or aiohttp one.
+
+The contract of ``lines`` (the :class:`~rxtweet.connection.Connection` relies on it):
+
+* it emits each complete line without its line end, ``b""`` for a keep-alive;
+* it completes when the server ends the response cleanly;
+* it errors with an :class:`~rxtweet.errors.HTTPException` for a status other than 200 and
+  with a :class:`~rxtweet.errors.StreamConnectionError` (:class:`~rxtweet.errors.StallError`
+  for a stall) when the network fails: those two families are what the reconnect policy
+  retries;
+* it calls ``on_response`` once with the response head, before the first line, when the
+  status is 200 (the "connected" event), and ``on_line_dropped`` with the size of each line
+  dropped for exceeding ``options.max_line``;
+* disposing the subscription ends the connection without any further notification.
+
+:class:`TransportOptions` carries the knobs every transport understands; it is validated
+once, when built.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Final, Protocol, TypedDict
+
+from .framing import DEFAULT_MAX_LINE
+
+if TYPE_CHECKING:
+    from reactivex import Observable
+
+    from .http import StreamRequest
+
+__all__ = [
+    "DEFAULT_CHUNK_SIZE",
+    "ResponseHead",
+    "Transport",
+    "TransportOptions",
+    "TransportOptionsKw",
+]
+
+log = logging.getLogger(__name__)
+
+#: Bytes asked of the socket per read. A read returns as soon as *any* data is there, so
+#: this bounds a burst's read size, not the latency.
+DEFAULT_CHUNK_SIZE: Final = 64 * 1024
+
+
+class ResponseHead(Protocol):
+    """What ``on_response`` is told about a 200 answer (a ``requests.Response`` fits)."""
+
+    @property
+    def status_code(self) -> int:
+        """The HTTP status (200 when ``on_response`` is called)."""
+        ...
+
+    @property
+    def headers(self) -> Mapping[str, str]:
+        """The response headers (case-insensitive for a ``requests.Response``)."""
+        ...
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TransportOptions:
+    """How a transport reads one stream; validated when built (``ValueError``).
+
+    >>> TransportOptions(stall_timeout=21.0).chunk_size
+    65536
+    >>> TransportOptions(chunk_size=0)
+    Traceback (most recent call last):
+        ...
+    ValueError: chunk_size must be positive
+
+    Attributes:
+        stall_timeout: seconds without a complete line (keep-alives count) before the
+            connection is given up as stalled (X sends a keep-alive every 20 s on v2 and
+            every 30 s on v1.1).
+        connect_timeout: seconds allowed for the TCP (and TLS) connect.
+        header_timeout: seconds allowed from the start of the request until the response
+            headers are in; ``None``: ``connect_timeout + stall_timeout``.
+        chunk_size: the most bytes taken from the socket in one read.
+        max_line: a longer line is dropped (logged and counted), never buffered further.
+    """
+
+    stall_timeout: float = 90.0
+    connect_timeout: float = 10.0
+    header_timeout: float | None = None
+    chunk_size: int = DEFAULT_CHUNK_SIZE
+    max_line: int = DEFAULT_MAX_LINE
+
+    def __post_init__(self) -> None:
+        if self.stall_timeout <= 0 or self.connect_timeout <= 0:
+            raise ValueError("stall_timeout and connect_timeout must be positive")
+        if self.header_timeout is not None and self.header_timeout <= 0:
+            raise ValueError("header_timeout must be positive")
+        if self.chunk_size < 1:
+            raise ValueError("chunk_size must be positive")
+        if self.max_line < 1:
+            raise ValueError("max_line must be positive")
+
+    @property
+    def headers_deadline(self) -> float:
+        """``header_timeout``, or ``connect_timeout + stall_timeout`` when it is ``None``."""
+        if self.header_timeout is not None:
+            return self.header_timeout
+        return self.connect_timeout + self.stall_timeout
+
+
+class TransportOptionsKw(TypedDict, total=False):
+    """The fields of :class:`TransportOptions` as keyword arguments (for ``**options``)."""
+
+    stall_timeout: float
+    connect_timeout: float
+    header_timeout: float | None
+    chunk_size: int
+    max_line: int
+
+
+class Transport(Protocol):
+    """Performs stream requests: one method, ``lines`` (see the module docstring)."""
+
+    def lines(
+        self,
+        request: StreamRequest,
+        options: TransportOptions,
+        *,
+        on_response: Callable[[ResponseHead], None] | None = None,
+        on_line_dropped: Callable[[int], None] | None = None,
+    ) -> Observable[bytes]:
+        """A cold Observable of the lines of ``request``'s response, one connection per
+        subscription, read as ``options`` say."""
+        ...

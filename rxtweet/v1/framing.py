@@ -1,0 +1,198 @@
+"""API v1.1 line-level operators: ``delimited=length`` framing and the fatal-disconnect guard.
+
+Both work on the raw lines of one connection (before parsing), are built with
+:func:`~rxtweet.operators.pass_through` (errors and completion pass through, the state is per
+subscription, i.e. per connection) and are combined by the client into the connection's
+``frame`` operator.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Final
+
+from reactivex import Observable, abc
+
+from ..connection import LineOperator
+from ..errors import FatalDisconnect, LengthFramingError
+from ..framing import DEFAULT_MAX_LINE
+from ..operators.pass_through import pass_through
+from ..parse import decode
+from .models import DisconnectNotice
+
+__all__ = [
+    "MAX_DELIMITED_LENGTH",
+    "DelimitedStats",
+    "LengthFramingError",
+    "length_delimited",
+]
+
+log = logging.getLogger(__package__)
+
+#: The longest ``delimited=length`` length accepted: the transport's default ``max_line``
+#: (64 MiB) plus the CRLF. A longer one cannot frame a message rxtweet would keep.
+MAX_DELIMITED_LENGTH: Final = DEFAULT_MAX_LINE + 2
+
+
+class DelimitedStats:
+    """Counters of :func:`length_delimited`: ``lengths`` (length lines consumed) and
+    ``mismatches`` (a length that did not match its message, a message without a length,
+    a length without a message). Each mismatch is also logged at WARNING. A length line
+    that is no length at all is not a mismatch but a :class:`LengthFramingError`."""
+
+    __slots__ = ("lengths", "mismatches")
+
+    def __init__(self) -> None:
+        self.lengths = 0
+        self.mismatches = 0
+
+    def __repr__(self) -> str:
+        return f"DelimitedStats(lengths={self.lengths}, mismatches={self.mismatches})"
+
+
+def length_delimited(
+    stats: DelimitedStats | None = None,
+) -> Callable[[Observable[bytes]], Observable[bytes]]:
+    """An operator over the lines of one connection for ``delimited=length`` framing.
+
+    X then writes each message as ``<length>\\r\\n<message>\\r\\n``, where the length counts
+    the message's bytes *including* its ``\\r\\n``; keep-alive newlines may come before a
+    length line. A JSON message never holds a raw newline, so the transport already splits
+    this into a digits-only line and the message line. This operator consumes each length
+    line, checks it against the next line (``len(line) + 2 == length``) and passes the
+    message on; keep-alives pass through. A mismatch (or a message without a length, or two
+    lengths in a row) is logged at WARNING and counted in ``stats``; the message is passed
+    on all the same, never dropped silently. The state is per subscription, i.e. per
+    connection: after a reconnect it starts afresh.
+
+    A line that starts like a length but is none (``12a``, ``-5``, ``+5``, a number of more
+    digits than any length has, or above :data:`MAX_DELIMITED_LENGTH`) means the framing is
+    lost: the connection errors with :class:`LengthFramingError` (a
+    :class:`~rxtweet.errors.StreamConnectionError`, so the stream reconnects) and ignores
+    whatever else the dropped connection still delivers.
+    """
+    counters = stats if stats is not None else DelimitedStats()
+
+    def mismatch(what: str) -> None:
+        counters.mismatches += 1
+        log.warning("delimited=length: %s (mismatches so far: %d)", what, counters.mismatches)
+
+    def on_next_for(observer: abc.ObserverBase[bytes]) -> Callable[[bytes], None]:
+        expected: int | None = None
+        failed = False
+        emit = observer.on_next
+
+        def on_next(line: bytes) -> None:
+            nonlocal expected, failed
+            if failed:
+                return  # the connection is being dropped: nothing more is framed
+            if not line or line.isspace():
+                emit(line)  # a keep-alive
+                return
+            if line[0] != 0x7B:  # "{": the common case skips the digit test
+                digits = line.strip()
+                if digits[:1] in _LENGTH_START:
+                    length = _length(digits)
+                    if length is None:
+                        failed = True
+                        observer.on_error(_framing_error(digits))
+                        return
+                    counters.lengths += 1
+                    if expected is not None:
+                        mismatch(f"a length line ({expected}) had no message")
+                    expected = length
+                    return
+            if expected is None:
+                mismatch(f"a message of {len(line) + 2} bytes had no length line")
+            elif len(line) + 2 != expected:
+                mismatch(f"the length line said {expected} bytes, the message has {len(line) + 2}")
+            expected = None
+            emit(line)
+
+        return on_next
+
+    return pass_through(on_next_for)
+
+
+#: First bytes of a line that can only be meant as a length line.
+_LENGTH_START: Final = frozenset(bytes([b]) for b in b"0123456789+-")
+_MAX_LENGTH_DIGITS: Final = len(str(MAX_DELIMITED_LENGTH))
+
+
+def _length(digits: bytes) -> int | None:
+    """The length a length line states, or ``None`` if it is no valid length.
+
+    Checked before ``int()``: a line of thousands of digits must not reach it (Python
+    refuses to convert more than 4,300 digits, with a ``ValueError``)."""
+    if len(digits) > _MAX_LENGTH_DIGITS or not digits.isdigit():  # isdigit: ASCII only
+        return None
+    length = int(digits)
+    return length if length <= MAX_DELIMITED_LENGTH else None
+
+
+def _framing_error(digits: bytes) -> LengthFramingError:
+    preview = digits[:24]
+    more = "..." if len(digits) > len(preview) else ""
+    return LengthFramingError(
+        f"delimited=length: framing lost: a length line of {len(digits)} bytes "
+        f"({preview!r}{more}) is not a length from 0 to {MAX_DELIMITED_LENGTH}"
+    )
+
+
+def _end_on_fatal_disconnect(
+    codes: frozenset[int],
+) -> Callable[[Observable[bytes]], Observable[bytes]]:
+    """Passes lines on; after a disconnect message whose code is in ``codes``, errors with
+    :class:`FatalDisconnect` (which the reconnect policy does not retry). The message itself
+    is delivered first, so the hooks and substreams see it."""
+
+    def on_next_for(observer: abc.ObserverBase[bytes]) -> Callable[[bytes], None]:
+        def on_next(line: bytes) -> None:
+            observer.on_next(line)
+            if b'"disconnect"' not in line[:24]:
+                return
+            doc = decode(line)
+            inner = doc.get("disconnect") if isinstance(doc, dict) else None
+            if type(inner) is not dict:
+                return
+            notice = DisconnectNotice(inner)
+            if notice.code in codes:
+                log.error(
+                    "X sent disconnect code %s (%s): %s. Not reconnecting: another "
+                    "connection with the same credentials would be thrown off, or the "
+                    "credentials no longer work.",
+                    notice.code,
+                    notice.meaning,
+                    notice.reason,
+                )
+                observer.on_error(FatalDisconnect(notice))
+            else:
+                log.info(
+                    "X sent disconnect code %s (%s): %s; reconnecting when it closes",
+                    notice.code,
+                    notice.meaning,
+                    notice.reason,
+                )
+
+        return on_next
+
+    return pass_through(on_next_for)
+
+
+def _v1_framing(stats: DelimitedStats | None, fatal_codes: frozenset[int]) -> LineOperator | None:
+    """The v1.1 line operators for one connection, or ``None`` when none applies."""
+    operators: list[LineOperator] = []
+    if stats is not None:  # delimited=length
+        operators.append(length_delimited(stats))
+    if fatal_codes:
+        operators.append(_end_on_fatal_disconnect(fatal_codes))
+    if not operators:
+        return None
+
+    def frame(source: Observable[bytes]) -> Observable[bytes]:
+        for operator in operators:
+            source = source.pipe(operator)
+        return source
+
+    return frame
