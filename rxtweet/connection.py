@@ -24,6 +24,7 @@ from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any, Generic, TypeVar, Unpack
 
+import reactivex
 import requests
 from reactivex import Observable, abc
 
@@ -147,13 +148,19 @@ class Connection(Generic[_T]):
     def _raw_lines(
         self, on_response: Callable[[ResponseHead], None] | None = None
     ) -> Observable[bytes]:
-        source = self.transport.lines(
-            self.request,
-            self.options,
-            on_response=on_response,
-            on_line_dropped=self.stats._count_too_long,
-        )
-        return source if self._frame is None else source.pipe(self._frame)
+        # Deferred: the transport is asked per subscription (per attempt), never when a stream
+        # is built, and an exception raised by a transport's ``lines`` becomes that attempt's
+        # error, so it reaches Errored/on_exception instead of escaping the subscribe call.
+        def start(_: abc.SchedulerBase | None) -> Observable[bytes]:
+            source = self.transport.lines(
+                self.request,
+                self.options,
+                on_response=on_response,
+                on_line_dropped=self.stats._count_too_long,
+            )
+            return source if self._frame is None else source.pipe(self._frame)
+
+        return reactivex.defer(start)
 
     def _subscribe(
         self, observer: abc.ObserverBase[Item[_T]], scheduler: abc.SchedulerBase | None = None

@@ -27,6 +27,7 @@ once, when built.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final, Protocol, TypedDict
@@ -51,6 +52,11 @@ log = logging.getLogger(__name__)
 #: Bytes asked of the socket per read. A read returns as soon as *any* data is there, so
 #: this bounds a burst's read size, not the latency.
 DEFAULT_CHUNK_SIZE: Final = 64 * 1024
+
+#: The largest ``chunk_size``: a read's buffer is allocated up front, so a huge value costs
+#: memory (or overflows) at connect time, and reading more than a whole line's bound at once
+#: buys nothing.
+_MAX_CHUNK_SIZE: Final = DEFAULT_MAX_LINE
 
 
 class ResponseHead(Protocol):
@@ -96,14 +102,26 @@ class TransportOptions:
     max_line: int = DEFAULT_MAX_LINE
 
     def __post_init__(self) -> None:
-        if self.stall_timeout <= 0 or self.connect_timeout <= 0:
-            raise ValueError("stall_timeout and connect_timeout must be positive")
-        if self.header_timeout is not None and self.header_timeout <= 0:
-            raise ValueError("header_timeout must be positive")
-        if self.chunk_size < 1:
-            raise ValueError("chunk_size must be positive")
-        if self.max_line < 1:
-            raise ValueError("max_line must be positive")
+        # Checked here, not at connect time: a NaN or infinite timeout used to pass and then
+        # fail every connection (or crash a deadline thread), a bool passed as a number.
+        for name in ("stall_timeout", "connect_timeout", "header_timeout"):
+            value = getattr(self, name)
+            if value is None and name == "header_timeout":
+                continue
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise TypeError(f"{name} must be a number of seconds, not {type(value).__name__}")
+            if not math.isfinite(value) or value <= 0:
+                if name == "header_timeout":
+                    raise ValueError("header_timeout must be positive and finite")
+                raise ValueError("stall_timeout and connect_timeout must be positive and finite")
+        for name in ("chunk_size", "max_line"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise TypeError(f"{name} must be an int, not {type(value).__name__}")
+            if value < 1:
+                raise ValueError(f"{name} must be positive")
+        if self.chunk_size > _MAX_CHUNK_SIZE:
+            raise ValueError(f"chunk_size must be at most {_MAX_CHUNK_SIZE} bytes")
 
     @property
     def headers_deadline(self) -> float:

@@ -10,8 +10,10 @@ the command line's shorter notices instead).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import logging.handlers
+import sys
 import time
 from collections.abc import Callable
 
@@ -39,16 +41,46 @@ class _RedactingFormatter(logging.Formatter):
         return printable(self._redact(super().format(record)), keep_newlines=True)
 
 
+class _LogFile(logging.handlers.WatchedFileHandler):
+    """A :class:`~logging.handlers.WatchedFileHandler` whose write failures (a full disk, a
+    file-size limit) never disturb the command: the first one is told once on stderr,
+    without the record (logging's default dumps a traceback and the record's unredacted
+    arguments for every failing record), and closing never raises. Writing is retried for
+    each later record, so the log resumes once there is room again."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__(path, encoding="utf-8")
+        self._failed = False
+
+    def handleError(self, record: logging.LogRecord) -> None:  # noqa: N802 - logging's name
+        if self._failed:
+            return
+        self._failed = True
+        error = sys.exc_info()[1]
+        reason = error.strerror if isinstance(error, OSError) and error.strerror else error
+        with contextlib.suppress(OSError, ValueError):  # stderr itself may be gone
+            sys.stderr.write(
+                printable(f"rxtweet: cannot write the log file {self.baseFilename}: {reason}")
+                + "\n"
+            )
+
+    def close(self) -> None:
+        # The buffered tail may not flush (disk full): that was already told once.
+        with contextlib.suppress(OSError):
+            super().close()
+
+
 def log_file_handler(
     path: str, redact: Callable[[str], str], *, verbose: bool
 ) -> logging.handlers.WatchedFileHandler:
-    """A handler appending to ``path`` (created if missing), at INFO or DEBUG.
+    """A handler appending to ``path`` (created if missing), at INFO or DEBUG. A write that
+    fails later (full disk) is reported once on stderr and never ends the command.
 
     Raises:
         CliError: the file cannot be opened for appending.
     """
     try:
-        handler = logging.handlers.WatchedFileHandler(path, encoding="utf-8")
+        handler = _LogFile(path)
     except OSError as exc:
         raise CliError(f"cannot open the log file {path}: {exc.strerror or exc}") from exc
     handler.setLevel(logging.DEBUG if verbose else logging.INFO)

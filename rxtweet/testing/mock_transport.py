@@ -66,7 +66,8 @@ class MockTransport:
             ``Observable[bytes]``, without line ends, ``b""`` for a keep-alive) or an
             :class:`~rxtweet.errors.HTTPException` the attempt fails with.
         status_code, headers: the response head ``on_response`` gets (headers are looked up
-            case-insensitively, as on a ``requests.Response``).
+            case-insensitively, as on a ``requests.Response``); ``status_code`` must be 200
+            (``ValueError`` otherwise): a failing answer is an HTTPException from the handler.
 
     Per attempt, as the real transport: ``on_response`` is called before the lines are
     subscribed (never for an :class:`~rxtweet.errors.HTTPException` answer); a line longer
@@ -82,6 +83,13 @@ class MockTransport:
         status_code: int = 200,
         headers: Mapping[str, str] | None = None,
     ) -> None:
+        if status_code != 200:
+            # The transport contract: on_response only for a 200, any other status is an
+            # error. A head of 503 followed by the lines as data would contradict it.
+            raise ValueError(
+                "status_code must be 200; to fail an attempt, return an HTTPException "
+                "(e.g. TwitterServerError(503)) from the handler"
+            )
         self._handler = handler
         self._head = _Head(status_code, CaseInsensitiveDict(dict(headers or {})))
         self.requests: list[StreamRequest] = []
