@@ -167,7 +167,8 @@ class HTTPException(RxTweetException):
                     if isinstance(details, list):
                         self.api_messages.extend(d for d in details if isinstance(d, str))
         self.rate_limit: RateLimit | None = RateLimit.from_headers(self.headers)
-        super().__init__(self._message())
+        # Server text goes into log lines and terminals: no control characters, bounded.
+        super().__init__(server_text(self._message()))
 
     def _message(self) -> str:
         head = f"{self.status_code} {self.reason}".rstrip()
@@ -198,7 +199,7 @@ class HTTPException(RxTweetException):
             if text and text not in bits:
                 bits.append(text)
         bits.extend(m for m in self.api_messages if m not in bits and not any(m in b for b in bits))
-        return "; ".join(bits)
+        return server_text("; ".join(bits))
 
     @classmethod
     def from_response(
@@ -718,6 +719,26 @@ def _problem_type(raw: bytes) -> str | None:
     except orjson.JSONDecodeError:
         return None
     return _str_or_none(doc.get("type")) if isinstance(doc, dict) else None
+
+
+#: The longest server-provided text an exception message carries (X's are a few hundred).
+SERVER_TEXT_MAX = 1000
+
+_CONTROL = {c: f"\\x{c:02x}" for c in [*range(0x20), 0x7F, *range(0x80, 0xA0)]}
+
+
+def server_text(text: str, limit: int = SERVER_TEXT_MAX) -> str:
+    """``text`` from a server made safe for a log line or a terminal: control characters
+    (ESC, BEL, CR, LF, C1 …) written as ``\\xNN`` escapes, and at most ``limit`` characters.
+
+    >>> server_text("503 \\x1b]0;pwned\\x07 down")
+    '503 \\\\x1b]0;pwned\\\\x07 down'
+    >>> server_text("x" * 1005, limit=10)
+    'xxxxxxxxxx… (995 more characters)'
+    """
+    if len(text) > limit:
+        text = f"{text[:limit]}… ({len(text) - limit} more characters)"
+    return text.translate(_CONTROL)
 
 
 def _str_or_none(value: Any) -> str | None:
