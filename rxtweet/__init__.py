@@ -40,18 +40,49 @@ from .events import (
 )
 from .http import RateLimit, StreamRequest
 from .parse import Parsed, ParseStats
+from .partitions import MergedConnection
 from .reconnect import ReconnectPolicy
 from .substreams import Substreams
 from .transport import RequestsTransport
 from .transport_base import Transport, TransportOptions
 from .v1 import Status, Stream, V1Stream
 from .v2 import RulesSync, StreamingClient, TweetStream
+from .v2.activity import ActivityEvent, ActivityResponse, ActivityStream
+from .v2.compliance import (
+    ComplianceEvent,
+    ComplianceResponse,
+    ComplianceStream,
+    LikeDelete,
+    ScrubGeo,
+    TweetDelete,
+    TweetDrop,
+    TweetEdit,
+    TweetUndrop,
+    TweetWithheld,
+    UnknownComplianceEvent,
+    UserDelete,
+    UserProfileModification,
+    UserProtect,
+    UserSuspend,
+    UserUndelete,
+    UserUnprotect,
+    UserUnsuspend,
+    UserWithheld,
+)
+from .v2.labels import LabelEvent, LabelResponse, LabelStream, UnknownLabelEvent
+from .v2.likes import LikeEvent, LikeResponse, LikeStream
 from .v2.models import Media, Place, Poll, Response, StreamResponse, StreamRule, Tweet, User
 
 __all__ = [
+    "ActivityEvent",
+    "ActivityResponse",
+    "ActivityStream",
     "BadRequest",
     "BlockedInsideHold",
     "Closed",
+    "ComplianceEvent",
+    "ComplianceResponse",
+    "ComplianceStream",
     "Connected",
     "ConnectionFailed",
     "Disconnected",
@@ -62,9 +93,17 @@ __all__ = [
     "InvalidRequest",
     "InvalidStreamParameter",
     "KeepAlive",
+    "LabelEvent",
+    "LabelResponse",
+    "LabelStream",
     "LengthFramingError",
+    "LikeDelete",
+    "LikeEvent",
+    "LikeResponse",
+    "LikeStream",
     "MalformedMessage",
     "Media",
+    "MergedConnection",
     "NotFound",
     "ParseStats",
     "Parsed",
@@ -80,6 +119,7 @@ __all__ = [
     "RulesSync",
     "RulesSyncError",
     "RxTweetException",
+    "ScrubGeo",
     "StallError",
     "Status",
     "Stream",
@@ -96,12 +136,27 @@ __all__ = [
     "TransportOptions",
     "TweepyException",
     "Tweet",
+    "TweetDelete",
+    "TweetDrop",
+    "TweetEdit",
     "TweetStream",
+    "TweetUndrop",
+    "TweetWithheld",
     "TwitterServerError",
     "Unauthorized",
+    "UnknownComplianceEvent",
+    "UnknownLabelEvent",
     "UnknownMessage",
     "UsageCapExceeded",
     "User",
+    "UserDelete",
+    "UserProfileModification",
+    "UserProtect",
+    "UserSuspend",
+    "UserUndelete",
+    "UserUnprotect",
+    "UserUnsuspend",
+    "UserWithheld",
     "V1Stream",
     "__version__",
 ]

@@ -6,11 +6,14 @@ threaded run. Here the run is only a subscriber: it subscribes to a
 :class:`~rxtweet.connection.Connection`'s ``items`` and calls one hook per item. Reconnects,
 parsing and error typing all happen in the observables, exactly as for reactive users.
 
-Hooks run on the connection's reader thread, one at a time (``on_disconnect`` runs on the
-thread that ran ``sample()``/``filter()``, or on the ``threaded=True`` thread). An exception
-raised by a hook ends the stream: it reaches ``on_exception`` (as in tweepy), then
-``on_disconnect``. A hook may call :meth:`BaseStream.disconnect`; the stream then stops
-before any reconnect.
+A run takes one :class:`~rxtweet.connection.Connection` or a
+:class:`~rxtweet.partitions.MergedConnection` of partition connections (any
+:class:`~rxtweet.substreams.ItemSource`). Hooks run on the connection's reader thread (on a
+merged one, on the reader thread of the item's partition), one at a time
+(``on_disconnect`` runs on the thread that ran ``sample()``/``filter()``, or on the
+``threaded=True`` thread). An exception raised by a hook ends the stream: it reaches
+``on_exception`` (as in tweepy), then ``on_disconnect``. A hook may call
+:meth:`BaseStream.disconnect`; the stream then stops before any reconnect.
 
 ======================  ==============================================================
 event                   hook
@@ -53,7 +56,8 @@ from .events import (
 from .http import StreamRequest, redact_url
 from .parse import Parsed, decode
 from .reconnect import ReconnectPolicy
-from .transport import USER_AGENT, RequestsTransport, new_session
+from .substreams import ItemSource
+from .transport import USER_AGENT, CancellableAdapter, RequestsTransport, new_session
 from .transport_base import Transport, TransportOptions, TransportOptionsKw
 
 __all__ = ["BaseStream", "StreamAlreadyRunning"]
@@ -62,6 +66,10 @@ log = logging.getLogger(__name__)
 
 _M = TypeVar("_M")
 
+
+#: Connections the session keeps per host: a partitioned firehose has 20 at once, plus REST
+#: calls (requests' default, 10, would drop and log a WARNING for each further one returned).
+SESSION_POOL_SIZE = 32
 
 #: Numbers the ``threaded=True`` threads: ``rxtweet-stream-1``, ``rxtweet-stream-2`` …
 _thread_numbers = itertools.count(1)
@@ -155,6 +163,9 @@ class BaseStream:
         self.base_url = base_url.rstrip("/")
         self.running = False
         self.session: requests.Session = new_session()
+        adapter = CancellableAdapter(pool_maxsize=SESSION_POOL_SIZE)
+        self.session.mount("http://", adapter)
+        self.session.mount("https://", adapter)
         self._transport = transport
         self.thread: threading.Thread | None = None
         self.user_agent: str = USER_AGENT
@@ -232,7 +243,7 @@ class BaseStream:
             return self._disconnects
 
     def _start(
-        self, connection: Connection[Any], threaded: bool, *, since: int | None = None
+        self, connection: ItemSource[Any], threaded: bool, *, since: int | None = None
     ) -> threading.Thread | None:
         with self._lock:
             if self.running:
@@ -257,7 +268,7 @@ class BaseStream:
         self._run(connection, run)
         return None
 
-    def _run(self, connection: Connection[Any], run: _RunState) -> None:
+    def _run(self, connection: ItemSource[Any], run: _RunState) -> None:
         on_message = self._on_message
         on_event = self._on_event
         hooks = run.hooks

@@ -20,6 +20,11 @@ event                       tweepy hook                       when
 
 A stream's ``on_error`` corresponds to :class:`Errored` and its ``on_completed`` to
 :class:`Disconnected` (which also follows :class:`Errored`).
+
+On a partitioned stream (one connection per partition, merged: :mod:`rxtweet.partitions`)
+every event but the last carries ``event.partition``; each failing partition reports its own
+:class:`Errored`, and :class:`Disconnected` (``partition=None``) comes once, after every
+partition has ended.
 """
 
 from __future__ import annotations
@@ -46,7 +51,16 @@ __all__ = [
 
 @dataclass(frozen=True, slots=True)
 class StreamEvent:
-    """Base class of every lifecycle event."""
+    """Base class of every lifecycle event.
+
+    ``partition`` is the partition whose connection the event concerns on a partitioned
+    stream (``firehose_stream(partitions=...)`` and the like: one connection per partition,
+    merged into one stream), and ``None`` on an unpartitioned stream and for the merged
+    stream's one final :class:`Disconnected`. It is keyword-only, so every event's
+    positional fields keep their order.
+    """
+
+    partition: int | None = field(default=None, kw_only=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,7 +120,8 @@ class MalformedMessage(StreamEvent):
     def __repr__(self) -> str:
         preview = self.raw[:60]
         more = "..." if len(self.raw) > 60 else ""
-        return f"MalformedMessage(reason={self.reason!r}, raw={preview!r}{more})"
+        where = "" if self.partition is None else f", partition={self.partition}"
+        return f"MalformedMessage(reason={self.reason!r}, raw={preview!r}{more}{where})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,7 +136,8 @@ class UnknownMessage(StreamEvent):
     keys: tuple[str, ...]
 
     def __repr__(self) -> str:
-        return f"UnknownMessage(keys={self.keys!r}, raw=<{len(self.raw)} bytes>)"
+        where = "" if self.partition is None else f", partition={self.partition}"
+        return f"UnknownMessage(keys={self.keys!r}, raw=<{len(self.raw)} bytes>{where})"
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, Generic, Self, TypeVar
+from contextlib import AbstractContextManager, contextmanager
+from typing import TYPE_CHECKING, Any, Generic, Protocol, Self, TypeVar
 
 from reactivex import Observable, abc
 
@@ -29,17 +29,48 @@ from .errors import BlockedInsideHold
 from .events import Disconnected, StreamEvent
 from .operators.pass_through import pass_through
 from .parse import Parsed
+from .partitions import span
 
 if TYPE_CHECKING:
-    from .connection import Connection, Item
+    from .connection import Item
+    from .http import StreamRequest
     from .parse import ParseStats
 
-__all__ = ["ItemOperator", "Substreams", "select_events", "select_messages"]
+__all__ = ["ItemOperator", "ItemSource", "Substreams", "select_events", "select_messages"]
 
 log = logging.getLogger(__name__)
 
 _M = TypeVar("_M")
 _T = TypeVar("_T")
+
+
+class ItemSource(Protocol[_M]):
+    """What :class:`Substreams` needs of its source: one
+    :class:`~rxtweet.connection.Connection`, or a
+    :class:`~rxtweet.partitions.MergedConnection` of several partition connections.
+
+    ``items`` is shared (one connection however many subscribe; ends with ``Disconnected``),
+    ``lines`` cold, ``stats`` the parse counters, ``request`` the (first) request,
+    ``connected`` whether it is open now, ``hold()`` delays connecting to the block's end.
+    """
+
+    @property
+    def items(self) -> Observable[Item[_M]]: ...
+
+    @property
+    def lines(self) -> Observable[bytes]: ...
+
+    @property
+    def stats(self) -> ParseStats: ...
+
+    @property
+    def request(self) -> StreamRequest: ...
+
+    @property
+    def connected(self) -> bool: ...
+
+    def hold(self) -> AbstractContextManager[None]: ...
+
 
 #: An operator from items to items (e.g. v1.1 turning unknown messages into events).
 ItemOperator = Callable[[Observable[Any]], Observable[Any]]
@@ -118,8 +149,9 @@ def select_events() -> Callable[[Observable[Item[Any]]], Observable[StreamEvent]
 
 
 class Substreams(Generic[_M]):
-    """The observables of one stream over a :class:`~rxtweet.connection.Connection`. It holds
-    observables; it is not one.
+    """The observables of one stream over a :class:`~rxtweet.connection.Connection` (or a
+    :class:`~rxtweet.partitions.MergedConnection` of partition connections: any
+    :class:`ItemSource`). It holds observables; it is not one.
 
     All substreams but :attr:`lines` share one connection: subscribing to any number of them
     opens exactly one, which closes when the last subscription is disposed; a later
@@ -131,7 +163,8 @@ class Substreams(Generic[_M]):
             stream.events.subscribe(on_event)
 
     Attributes:
-        connection: the :class:`~rxtweet.connection.Connection`.
+        connection: the :class:`~rxtweet.connection.Connection` (a
+            :class:`~rxtweet.partitions.MergedConnection` on a partitioned stream).
         items: everything on the shared connection, in order: each message as
             ``Parsed(value, raw)`` (the model and the exact bytes received) and each event.
         lines: cold raw lines; each subscription opens its own (reconnecting) connection.
@@ -139,7 +172,7 @@ class Substreams(Generic[_M]):
         stats: parse counters (messages, keep-alives, malformed by reason).
     """
 
-    def __init__(self, connection: Connection[_M]) -> None:
+    def __init__(self, connection: ItemSource[_M]) -> None:
         self.connection = connection
         self.items: Observable[Item[Any]] = connection.items
         self.lines: Observable[bytes] = connection.lines
@@ -183,4 +216,6 @@ class Substreams(Generic[_M]):
         return self.connection.connected
 
     def __repr__(self) -> str:
-        return f"<{type(self).__name__} {self.connection.request!r}>"
+        partitions = getattr(self.connection, "partitions", None)
+        where = f" partitions={span(partitions)}" if partitions else ""
+        return f"<{type(self).__name__}{where} {self.connection.request!r}>"

@@ -45,7 +45,10 @@ def fake(**kwargs: Any) -> FakeStreamServer:
 
 
 def test_each_command_module_declares_its_spec_in_help_order() -> None:
-    assert [c.name for c in COMMANDS] == ["demo", "sample", "filter", "record", "rules", "serve"]
+    assert [c.name for c in COMMANDS] == [
+        *("demo", "sample", "filter", "record", "rules"),
+        *("firehose", "sample10", "compliance", "likes", "labels", "activity", "serve"),
+    ]
     parser = build_parser()
     args = parser.parse_args(["record", "filter", "--limit", "2"])
     assert args.run is COMMANDS[3].run and args.endpoint == "filter"

@@ -6,6 +6,12 @@ Commands::
     rxtweet sample -o tweets.jsonl        # the 1% sample stream to JSONL
     rxtweet filter --limit 100            # the filtered stream (rules: `rxtweet rules`)
     rxtweet rules list|add|delete|sync    # the filtered stream's rules
+    rxtweet firehose --partitions 1-20    # the firehose, one connection a partition
+    rxtweet sample10 --partitions 1,2     # the decahose
+    rxtweet compliance tweets|users|likes # compliance events
+    rxtweet likes firehose|sample10 --partitions all
+    rxtweet labels                        # public tweet notices, unviewable tweets
+    rxtweet activity [subscriptions list|add|delete]
     rxtweet record -o rec.jsonl           # lines with receive times, for `serve`
     rxtweet serve rec.jsonl --loop        # replay a file as a local fake X API
 
@@ -27,7 +33,7 @@ from contextlib import contextmanager
 from types import FrameType
 
 from .._version import __version__
-from . import demo, rules, serve, stream
+from . import activity, demo, rules, serve, stream, streams
 from .common import (
     EXIT_CODES_HELP,
     CliError,
@@ -51,6 +57,12 @@ COMMANDS: tuple[Command, ...] = (
     stream.FILTER,
     stream.RECORD,
     rules.COMMAND,
+    streams.FIREHOSE,
+    streams.SAMPLE10,
+    streams.COMPLIANCE,
+    streams.LIKES,
+    streams.LABELS,
+    activity.COMMAND,
     serve.COMMAND,
 )
 
@@ -78,6 +90,21 @@ def _auth_parent() -> argparse.ArgumentParser:
     return parent
 
 
+def _bearer_parent() -> argparse.ArgumentParser:
+    # The v2-only commands (firehose, compliance ...): no v1.1 OAuth flags in their help.
+    parent = argparse.ArgumentParser(add_help=False)
+    auth = parent.add_argument_group(
+        "credentials (default: from the environment; flags are visible to other users in `ps`)"
+    )
+    auth.add_argument("--bearer-token", metavar="TOKEN", help="API v2 ($X_BEARER_TOKEN)")
+    parent.add_argument(
+        "--base-url",
+        metavar="URL",
+        help="API root, e.g. the URL printed by `rxtweet serve` (default: X's)",
+    )
+    return parent
+
+
 def _verbose_parent(default: object = argparse.SUPPRESS) -> argparse.ArgumentParser:
     # Sub-commands SUPPRESS their default, so `rxtweet -v sample` keeps the top-level True.
     parent = argparse.ArgumentParser(add_help=False)
@@ -93,7 +120,11 @@ def _verbose_parent(default: object = argparse.SUPPRESS) -> argparse.ArgumentPar
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``rxtweet`` and its sub-commands (:data:`COMMANDS`, in order)."""
-    parents = {"verbose": _verbose_parent(), "auth": _auth_parent()}
+    parents = {
+        "verbose": _verbose_parent(),
+        "auth": _auth_parent(),
+        "bearer": _bearer_parent(),
+    }
     parser = argparse.ArgumentParser(
         prog="rxtweet",
         description="Stream X (Twitter) to JSONL, manage filtered-stream rules, replay "

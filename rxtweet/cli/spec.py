@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 Run = Callable[[argparse.Namespace, Redactor, Console], int]
 
 #: Adds a command's arguments to its parser. The second argument holds the shared parent
-#: parsers by name (``"verbose"``, ``"auth"``), for commands that build sub-commands.
+#: parsers by name (``"verbose"``, ``"auth"``, ``"bearer"``), for commands that build sub-commands.
 AddArguments = Callable[[argparse.ArgumentParser, Mapping[str, argparse.ArgumentParser]], None]
 
 
@@ -41,7 +41,8 @@ class Command:
         description: the text of ``rxtweet NAME --help`` (shown as written).
         epilog: the end of ``rxtweet NAME --help`` (examples).
         parents: names of the shared parent parsers whose options the command takes, e.g.
-            ``("auth",)`` for the credential flags and ``--base-url``; every command takes
+            ``("auth",)`` for the credential flags and ``--base-url``, ``("bearer",)`` for
+            only ``--bearer-token`` and ``--base-url`` (API v2 only); every command takes
             ``-v/--verbose``.
     """
 

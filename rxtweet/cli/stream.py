@@ -69,11 +69,17 @@ __all__ = [
     "FILTER",
     "RECORD",
     "SAMPLE",
+    "Opened",
+    "add_connection_arguments",
+    "add_output_arguments",
     "add_stream_arguments",
+    "connection_options",
+    "format_partitions",
     "run_filter",
     "run_record",
     "run_sample",
     "with_metadata",
+    "write_stream",
 ]
 
 log = logging.getLogger(__name__)
@@ -90,39 +96,7 @@ DEFAULT_STATUS_INTERVAL = 60.0
 
 def add_stream_arguments(parser: argparse.ArgumentParser, *, filtered: bool | None) -> None:
     """The options of ``sample`` (``filtered=False``), ``filter`` (True) and ``record`` (None)."""
-    out = parser.add_argument_group("output")
-    out.add_argument(
-        "-o",
-        "--output",
-        metavar="FILE",
-        default="-",
-        help="append to FILE (default: stdout)",
-    )
-    out.add_argument("--limit", type=_positive_int, metavar="N", help="stop after N tweets")
-    out.add_argument(
-        "-q", "--quiet", action="store_true", help="no notices or summary on stderr, only errors"
-    )
-    out.add_argument(
-        "--status-interval",
-        type=_non_negative_float,
-        metavar="S",
-        default=DEFAULT_STATUS_INTERVAL,
-        help="when stderr is not a terminal, print a status line every S seconds "
-        f"(default: {DEFAULT_STATUS_INTERVAL:g}; 0: never)",
-    )
-    if filtered is not None:
-        out.add_argument(
-            "--metadata",
-            action="store_true",
-            help='add twarc\'s "__twarc" key to each line: {"url", "version", "retrieved_at"} '
-            "(for twarc-csv and other twarc tools)",
-        )
-    out.add_argument(
-        "--log",
-        metavar="FILE",
-        help="also log to FILE (INFO, DEBUG with -v; UTC times; secrets redacted); safe to "
-        "rotate with logrotate",
-    )
+    add_output_arguments(parser, metadata=filtered is not None)
     v2 = parser.add_argument_group("API v2 (default)")
     for attr, query in v2_params.FIELD_PARAMS.items():
         v2.add_argument(_flag(attr), metavar="LIST", help=f"comma-separated {query}")
@@ -154,14 +128,61 @@ def add_stream_arguments(parser: argparse.ArgumentParser, *, filtered: bool | No
             "SW longitude,SW latitude,NE longitude,NE latitude (v1.1 filter)",
         )
     v1.add_argument("--languages", metavar="LIST", help="comma-separated BCP 47 codes (v1.1)")
+    add_connection_arguments(parser, v1=True)
+
+
+def add_output_arguments(
+    parser: argparse.ArgumentParser, *, metadata: bool, counted: str = "tweets"
+) -> None:
+    """``-o``, ``--limit`` (after N ``counted``), ``-q``, ``--status-interval``, ``--log``,
+    and ``--metadata`` when ``metadata``: the output options every stream command takes."""
+    out = parser.add_argument_group("output")
+    out.add_argument(
+        "-o",
+        "--output",
+        metavar="FILE",
+        default="-",
+        help="append to FILE (default: stdout)",
+    )
+    out.add_argument("--limit", type=_positive_int, metavar="N", help=f"stop after N {counted}")
+    out.add_argument(
+        "-q", "--quiet", action="store_true", help="no notices or summary on stderr, only errors"
+    )
+    out.add_argument(
+        "--status-interval",
+        type=_non_negative_float,
+        metavar="S",
+        default=DEFAULT_STATUS_INTERVAL,
+        help="when stderr is not a terminal, print a status line every S seconds "
+        f"(default: {DEFAULT_STATUS_INTERVAL:g}; 0: never)",
+    )
+    if metadata:
+        out.add_argument(
+            "--metadata",
+            action="store_true",
+            help='add twarc\'s "__twarc" key to each line: {"url", "version", "retrieved_at"} '
+            "(for twarc-csv and other twarc tools)",
+        )
+    out.add_argument(
+        "--log",
+        metavar="FILE",
+        help="also log to FILE (INFO, DEBUG with -v; UTC times; secrets redacted); safe to "
+        "rotate with logrotate",
+    )
+
+
+def add_connection_arguments(parser: argparse.ArgumentParser, *, v1: bool = False) -> None:
+    """``--stall-timeout`` and ``--max-retries`` (each partition's connection, for a
+    partitioned stream)."""
     conn = parser.add_argument_group("connection")
+    default = f"{v2_client.DEFAULT_STALL_TIMEOUT:g}"
+    if v1:
+        default += f" for v2, {v1_client.DEFAULT_STALL_TIMEOUT:g} for v1.1"
     conn.add_argument(
         "--stall-timeout",
         type=_positive_float,
         metavar="S",
-        help="reconnect after S seconds without data (default: "
-        f"{v2_client.DEFAULT_STALL_TIMEOUT:g} for v2, "
-        f"{v1_client.DEFAULT_STALL_TIMEOUT:g} for v1.1)",
+        help=f"reconnect after S seconds without data (default: {default})",
     )
     conn.add_argument(
         "--max-retries",
@@ -220,10 +241,12 @@ def _split(value: str | None) -> list[str] | None:
 # --- opening the stream ---------------------------------------------------------------------
 
 
-class _Opened:
-    """What a command needs from a v2 or v1.1 stream: its items, which messages are tweets,
-    its request (for ``--metadata``) and its endpoint (the request's path under the base URL,
-    for the recording header and the notices)."""
+class Opened:
+    """What a command needs from a v2 or v1.1 stream: its items, which messages count for
+    ``--limit`` (tweets, or the events of a compliance, likes, label or activity stream) and
+    their name in the notices, its request (for ``--metadata``) and its endpoint (the
+    request's path under the base URL, for the recording header and the notices; for a
+    partitioned stream, the partitions follow it)."""
 
     def __init__(
         self,
@@ -231,11 +254,32 @@ class _Opened:
         is_tweet: Callable[[Any], bool],
         request: StreamRequest,
         base_url: str,
+        *,
+        noun: str = "tweets",
+        partitions: tuple[int, ...] = (),
     ) -> None:
         self.items = items
         self.is_tweet = is_tweet
         self.request = request
+        self.noun = noun
         self.endpoint = request.url.removeprefix(base_url)
+        if partitions:
+            self.endpoint += f" (partitions {format_partitions(partitions)})"
+
+
+def format_partitions(numbers: tuple[int, ...]) -> str:
+    """``(1, 2, 3, 5)`` -> ``"1-3,5"``: the form ``--partitions`` takes.
+
+    >>> format_partitions((1, 2, 3, 5, 7, 8))
+    '1-3,5,7-8'
+    """
+    runs: list[list[int]] = []
+    for n in sorted(numbers):
+        if runs and n == runs[-1][1] + 1:
+            runs[-1][1] = n
+        else:
+            runs.append([n, n])
+    return ",".join(str(a) if a == b else f"{a}-{b}" for a, b in runs)
 
 
 def _connection_options(args: argparse.Namespace) -> dict[str, Any]:
@@ -248,9 +292,7 @@ def _connection_options(args: argparse.Namespace) -> dict[str, Any]:
     return options
 
 
-def _open(
-    args: argparse.Namespace, redactor: Redactor, filtered: bool, console: Console
-) -> _Opened:
+def _open(args: argparse.Namespace, redactor: Redactor, filtered: bool, console: Console) -> Opened:
     if args.v1:
         return _open_v1(args, redactor, filtered)
     v1_only = [
@@ -279,7 +321,7 @@ def _open(
     stream = client.filter_stream(**params) if filtered else client.sample_stream(**params)
     if filtered and not args.quiet:
         _show_rules(client, console)
-    return _Opened(stream.items, _is_v2_tweet, stream.connection.request, client.base_url)
+    return Opened(stream.items, _is_v2_tweet, stream.connection.request, client.base_url)
 
 
 def _show_rules(client: Any, console: Console) -> None:
@@ -314,7 +356,7 @@ def _is_v2_tweet(value: Any) -> bool:
     return getattr(value, "data", None) is not None
 
 
-def _open_v1(args: argparse.Namespace, redactor: Redactor, filtered: bool) -> _Opened:
+def _open_v1(args: argparse.Namespace, redactor: Redactor, filtered: bool) -> Opened:
     v2_only = [_flag(attr) for attr in v2_params.FIELD_PARAMS if getattr(args, attr) is not None]
     if args.backfill_minutes is not None:
         v2_only.append("--backfill-minutes")
@@ -349,7 +391,7 @@ def _open_v1(args: argparse.Namespace, redactor: Redactor, filtered: bool) -> _O
             stream = client.sample_stream(languages=languages)
     except (TypeError, ValueError) as exc:
         raise CliError(str(exc), ExitCode.USAGE, usage=True) from exc
-    return _Opened(
+    return Opened(
         stream.items, lambda v: isinstance(v, Status), stream.connection.request, client.base_url
     )
 
@@ -651,10 +693,10 @@ def _since_last(counters: _Counters, now: float) -> str:
     return f"last message {_clock(now - counters.last_message)} ago"
 
 
-def _progress(counters: _Counters, label: str, now: float) -> str:
+def _progress(counters: _Counters, label: str, now: float, noun: str = "tweets") -> str:
     bits = [
         f"{label}",
-        f"{counters.messages:,} messages ({counters.tweets:,} tweets)",
+        f"{counters.messages:,} messages ({counters.tweets:,} {noun})",
         f"{counters.rate(now):.1f}/s",
         f"keep-alives {counters.keep_alives:,}",
         f"reconnects {counters.reconnects}",
@@ -666,11 +708,11 @@ def _progress(counters: _Counters, label: str, now: float) -> str:
     return "  ".join(bits)
 
 
-def _status(counters: _Counters, now: float) -> str:
+def _status(counters: _Counters, now: float, noun: str = "tweets") -> str:
     """The periodic status line printed when stderr is not a terminal."""
     bits = [
         f"status after {_clock(now - counters.started)}:",
-        f"{counters.messages:,} messages ({counters.tweets:,} tweets),",
+        f"{counters.messages:,} messages ({counters.tweets:,} {noun}),",
         f"{counters.keep_alives:,} keep-alives,",
         f"{counters.reconnects} reconnects,",
         f"{counters.dropped} dropped;",
@@ -681,12 +723,18 @@ def _status(counters: _Counters, now: float) -> str:
     return " ".join(bits)
 
 
+def _partition_of(event: Any) -> str:
+    """``"partition 3: "`` for an event of one partition's connection, else ``""``."""
+    partition = getattr(event, "partition", None)
+    return "" if partition is None else f"partition {partition}: "
+
+
 def _seconds(delay: float) -> str:
     return "at once" if delay <= 0 else f"in {delay:.3g} s"
 
 
 def _run(
-    opened: _Opened,
+    opened: Opened,
     sink: _Sink,
     destination: str,
     args: argparse.Namespace,
@@ -698,6 +746,7 @@ def _run(
     done = threading.Event()
     failure: list[BaseException] = []
     is_tweet = opened.is_tweet
+    noun = opened.noun
     lines = sink.lines
 
     def notice(text: str) -> None:
@@ -734,7 +783,7 @@ def _run(
                 counters.reconnects += 1
                 counters.waiting_until = time.monotonic() + item.delay
                 notice(
-                    f"reconnect #{item.attempt} {_seconds(item.delay)}: "
+                    f"{_partition_of(item)}reconnect #{item.attempt} {_seconds(item.delay)}: "
                     f"{describe_cause(item.cause)}"
                 )
             elif type(item) is Connected:
@@ -761,9 +810,9 @@ def _run(
             lines.flush()
             now = time.monotonic()
             if not quiet:
-                console.live([_progress(counters, label, now)])
+                console.live([_progress(counters, label, now, noun)])
             if status_every and now >= next_status:
-                console.print(_status(counters, now))
+                console.print(_status(counters, now, noun))
                 next_status = now + status_every
     except KeyboardInterrupt:
         interrupted = True
@@ -787,7 +836,7 @@ def _run(
         reconnects = f"{counters.reconnects} reconnect{'s' if counters.reconnects != 1 else ''}"
         lost = counters.messages - lines.messages_written
         console.print(
-            f"{lines.messages_written:,} messages ({lines.tweets_written:,} tweets) written to "
+            f"{lines.messages_written:,} messages ({lines.tweets_written:,} {noun}) written to "
             f"{destination} in {_clock(elapsed)}; {reconnects}, {counters.dropped} dropped"
             + (f"; {lost:,} received but not written" if write_failed and lost else "")
             + ("; interrupted" if interrupted else "")
@@ -814,6 +863,25 @@ def _stream_command(
     metadata = _Metadata(opened.request) if args.metadata else None
     with _output(args.output) as (lines, name):
         return _run(opened, _JsonlSink(lines, metadata), name, args, console)
+
+
+def write_stream(opened: Opened, args: argparse.Namespace, console: Console) -> int:
+    """Write ``opened`` as JSONL to ``args.output`` (``-o``), as ``sample`` does, until
+    ``--limit`` counted messages, an error, or Ctrl-C; return the exit status.
+
+    For the other stream commands (:mod:`rxtweet.cli.streams`, :mod:`rxtweet.cli.activity`),
+    whose arguments come from :func:`add_output_arguments` and
+    :func:`add_connection_arguments`.
+    """
+    metadata = _Metadata(opened.request) if getattr(args, "metadata", False) else None
+    with _output(args.output) as (lines, name):
+        return _run(opened, _JsonlSink(lines, metadata), name, args, console)
+
+
+def connection_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The client options the command line sets (``--stall-timeout``, ``--max-retries``,
+    ``--base-url``); the clients' defaults stay theirs."""
+    return _connection_options(args)
 
 
 def run_sample(args: argparse.Namespace, redactor: Redactor, console: Console) -> int:

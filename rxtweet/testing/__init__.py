@@ -8,7 +8,12 @@
   stream only the messages matching the rules added through the rules endpoint (409
   without rules); ``fields="all"`` and ``match_rules=False`` send messages as given.
 * :func:`generate_v2_messages`: an endless, deterministic stream of realistic v2 messages
-  (``clock=time.time`` stamps each one with the time it is sent).
+  (``clock=time.time`` stamps each one with the time it is sent); and for the other v2
+  streams :func:`generate_compliance_messages`, :func:`generate_like_messages`,
+  :func:`generate_label_messages`, :func:`generate_activity_messages`.
+* The server answers every v2 stream X serves, with X's partitions (disjoint shards of an
+  endpoint's messages; ``partition`` required and range-checked) and the activity
+  subscriptions endpoint.
 * :func:`live_threads`: the threads of rxtweet still running (re-exported from
   :mod:`rxtweet.scheduling`), for a fixture asserting that a test left nothing behind.
 * :class:`MockTransport`: a transport answering from a function (e.g. a
@@ -42,7 +47,13 @@ server is stopped.
 from __future__ import annotations
 
 from ..scheduling import live_threads
-from .generate import generate_v2_messages
+from .generate import (
+    generate_activity_messages,
+    generate_compliance_messages,
+    generate_label_messages,
+    generate_like_messages,
+    generate_v2_messages,
+)
 from .mock_transport import MockTransport
 from .problems import default_error_body
 from .server import FakeStreamServer
@@ -58,6 +69,10 @@ __all__ = [
     "MockTransport",
     "RecordedRequest",
     "default_error_body",
+    "generate_activity_messages",
+    "generate_compliance_messages",
+    "generate_label_messages",
+    "generate_like_messages",
     "generate_v2_messages",
     "live_threads",
 ]

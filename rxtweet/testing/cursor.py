@@ -115,3 +115,91 @@ class _Cursor:
         if callable(close):
             with contextlib.suppress(Exception):
                 close()
+
+
+#: Messages a partition nobody reads keeps at most; older ones are dropped (as X drops what
+#: nobody reads), so an endless source served to one partition does not grow without bound.
+PARTITION_BACKLOG = 100_000
+
+
+class _ShardedCursor:
+    """One endpoint's message set split into ``n`` disjoint partitions of a base cursor.
+
+    The k-th message this endpoint pulls from ``base`` (k = 0, 1, ...) belongs to partition
+    ``k % n + 1``, whichever partition's connection pulled it: the union of partitions 1..n
+    is the whole set, each message in exactly one. Each partition keeps its own queue, so a
+    message a cut connection could not finish goes back to the front of ITS partition.
+    """
+
+    def __init__(self, base: _Cursor, partitions: int) -> None:
+        self._base = base
+        self._n = partitions
+        self._lock = threading.Lock()
+        self._queues: dict[int, deque[bytes]] = {p: deque() for p in range(1, partitions + 1)}
+        self._pulled = 0
+        self.dropped = 0
+
+    def view(self, partition: int) -> _PartitionView:
+        """The cursor one connection to ``partition`` reads from."""
+        if partition not in self._queues:
+            raise ValueError(f"partition {partition} is not between 1 and {self._n}")
+        return _PartitionView(self, partition)
+
+    def _next(self, partition: int, *, consume: bool) -> bytes | None:
+        queue = self._queues[partition]
+        while not queue:
+            item = self._base.take()
+            if item is None:
+                return None
+            owner = self._pulled % self._n + 1
+            self._pulled += 1
+            target = self._queues[owner]
+            target.append(item)
+            if len(target) > PARTITION_BACKLOG:
+                target.popleft()
+                self.dropped += 1
+        return queue.popleft() if consume else queue[0]
+
+    def take(self, partition: int) -> bytes | None:
+        with self._lock:
+            return self._next(partition, consume=True)
+
+    def peek(self, partition: int) -> bytes | None:
+        with self._lock:
+            return self._next(partition, consume=False)
+
+    def peek_shaped(self, partition: int, shape: Callable[[bytes], bytes | None]) -> bytes | None:
+        with self._lock:
+            while (message := self._next(partition, consume=False)) is not None:
+                wire = shape(message)
+                if wire is not None:
+                    return wire
+                self._queues[partition].popleft()
+            return None
+
+    def push_front(self, partition: int, items: list[bytes]) -> None:
+        if items:
+            with self._lock:
+                self._queues[partition].extendleft(reversed(items))
+
+
+class _PartitionView:
+    """The cursor interface (take/peek/peek_shaped/push_front) of one partition."""
+
+    __slots__ = ("_partition", "_sharded")
+
+    def __init__(self, sharded: _ShardedCursor, partition: int) -> None:
+        self._sharded = sharded
+        self._partition = partition
+
+    def take(self) -> bytes | None:
+        return self._sharded.take(self._partition)
+
+    def peek(self) -> bytes | None:
+        return self._sharded.peek(self._partition)
+
+    def peek_shaped(self, shape: Callable[[bytes], bytes | None]) -> bytes | None:
+        return self._sharded.peek_shaped(self._partition, shape)
+
+    def push_front(self, items: list[bytes]) -> None:
+        self._sharded.push_front(self._partition, items)

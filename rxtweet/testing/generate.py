@@ -24,6 +24,12 @@ Example::
     with FakeStreamServer(messages=islice(generate_v2_messages(seed=7), 1000)) as server:
         ...
 
+The other v2 streams have their own generators, each endless and deterministic per ``seed``,
+shaped as reference section 2 and the OpenAPI components describe them:
+:func:`generate_compliance_messages` (``"tweets"``, ``"users"`` or ``"likes"``),
+:func:`generate_like_messages`, :func:`generate_label_messages` and
+:func:`generate_activity_messages`.
+
 Messages are fresh dicts, but nested objects that never change (a user's ``public_metrics``
 or ``entities``) may be shared between messages: treat messages as read-only.
 """
@@ -36,9 +42,15 @@ from __future__ import annotations
 import random
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
-__all__ = ["generate_v2_messages"]
+__all__ = [
+    "generate_activity_messages",
+    "generate_compliance_messages",
+    "generate_label_messages",
+    "generate_like_messages",
+    "generate_v2_messages",
+]
 
 _TWEPOCH_MS = 1_288_834_974_657
 _START_MS = 1_704_888_000_000  # 2024-01-10T12:00:00Z
@@ -367,3 +379,294 @@ def generate_v2_messages(
             message["matching_rules"] = rules
         i += 1
         yield message
+
+
+# --------------------------------------------------------------------------- other v2 streams
+
+
+def _stamp(ms: int) -> str:
+    """X's timestamp format: ``2024-01-10T12:00:00.000Z`` (milliseconds)."""
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%S.") + (
+        f"{ms % 1000:03d}Z"
+    )
+
+
+class _Timeline:
+    """Snowflake ids and event times that move forward 0-40 ms per event, per seed."""
+
+    def __init__(self, rng: random.Random, seed: int) -> None:
+        self._rng = rng
+        self.ms = _START_MS + (seed % 86_400) * 1000
+        self._worker = (seed % 1024) << 12
+        self._seq = 0
+
+    def tick(self) -> None:
+        step = self._rng.randrange(41)
+        if step:
+            self.ms += step
+            self._seq = 0
+        else:
+            self._seq = (self._seq + 1) & 0xFFF
+
+    def snowflake(self, back_ms: int = 0) -> str:
+        """An id of ``back_ms`` before now (0: now; then unique per tick)."""
+        if back_ms:
+            return str(((self.ms - back_ms - _TWEPOCH_MS) << 22) | self._rng.randrange(1 << 22))
+        return str(((self.ms - _TWEPOCH_MS) << 22) | self._worker | self._seq)
+
+    def old_snowflake(self) -> str:
+        """The id of something created up to a year before now."""
+        return self.snowflake(self._rng.randrange(1000, 365 * 86_400_000))
+
+
+def _user_id(rng: random.Random) -> str:
+    if rng.random() < 0.4:
+        return str(rng.randrange(10_000_000, 4_000_000_000))
+    return str(rng.randrange(700_000_000_000_000_000, 1_800_000_000_000_000_000))
+
+
+_COUNTRIES = ("DE", "FR", "IN", "TR", "RU", "BR", "KR", "JP", "GB", "AT")
+_TWEET_COMPLIANCE = (("delete", 60), ("tweet_edit", 15), ("drop", 10), ("undrop", 7))
+_USER_COMPLIANCE = (
+    ("user_delete", 20),
+    ("user_undelete", 6),
+    ("user_protect", 14),
+    ("user_unprotect", 10),
+    ("user_suspend", 12),
+    ("user_unsuspend", 5),
+    ("user_withheld", 4),
+    ("scrub_geo", 9),
+    ("user_profile_modification", 20),
+)
+_PROFILE_FIELDS = (
+    ("name", ("Ana Silva", "Kenji Tanaka ✨", "Sara 💙")),
+    ("screen_name", ("ana_silva", "kenji_t", "sara_s")),
+    ("description", ("Coffee, code and cats.", "音楽とアニメが好き", "")),
+    ("location", ("London", "東京", "São Paulo")),
+    ("url", ("https://t.co/AbCdEf1234", "")),
+    ("profile_image_url", ("https://pbs.twimg.com/profile_images/1/a_normal.jpg",)),
+)
+
+
+def generate_compliance_messages(
+    kind: Literal["tweets", "users", "likes"], *, seed: int = 0
+) -> Iterator[dict[str, Any]]:
+    """Yield compliance stream messages forever, deterministically per ``seed``.
+
+    ``kind`` picks the stream:
+
+    * ``"tweets"`` (``/2/tweets/compliance/stream``): ``delete`` (``tweet{id, author_id}``,
+      ``event_at``, sometimes ``quote_tweet_id``), ``tweet_edit`` (``initial_tweet_id``,
+      ``edit_tweet_ids``), ``withheld`` (``withheld_in_countries``), ``drop``, ``undrop``;
+    * ``"users"`` (``/2/users/compliance/stream``): ``user_delete``, ``user_undelete``,
+      ``user_protect``, ``user_unprotect``, ``user_suspend``, ``user_unsuspend`` (each
+      ``user{id}``, ``event_at``), ``user_withheld`` (``withheld_in_countries``),
+      ``scrub_geo`` (``up_to_tweet_id``), ``user_profile_modification``
+      (``profile_field``, ``new_value``);
+    * ``"likes"`` (``/2/likes/compliance/stream``): ``delete`` with ``favorite{id, user_id}``.
+
+    Every message is ``{"data": {<event kind>: {...}}}``; ids are strings of digits;
+    ``event_at`` moves forward (``YYYY-MM-DDTHH:mm:ss.sssZ``).
+    """
+    if kind not in ("tweets", "users", "likes"):
+        raise ValueError(f"kind must be 'tweets', 'users' or 'likes', not {kind!r}")
+    rng = random.Random(f"compliance-{kind}-{seed}")
+    clock = _Timeline(rng, seed)
+    tweet_kinds = [k for k, _ in _TWEET_COMPLIANCE] + ["withheld"]
+    tweet_weights = [w for _, w in _TWEET_COMPLIANCE] + [8]
+    user_kinds = [k for k, _ in _USER_COMPLIANCE]
+    user_weights = [w for _, w in _USER_COMPLIANCE]
+    while True:
+        clock.tick()
+        event_at = _stamp(clock.ms)
+        event: dict[str, Any]
+        if kind == "likes":
+            favorite = {"id": clock.old_snowflake(), "user_id": _user_id(rng)}
+            yield {"data": {"delete": {"favorite": favorite, "event_at": event_at}}}
+            continue
+        if kind == "tweets":
+            name = rng.choices(tweet_kinds, tweet_weights)[0]
+            tweet = {"id": clock.old_snowflake(), "author_id": _user_id(rng)}
+            event = {"tweet": tweet, "event_at": event_at}
+            if name == "delete" and rng.random() < 0.1:
+                event["quote_tweet_id"] = clock.old_snowflake()
+            elif name == "tweet_edit":
+                # Edits come within the hour of the first version, each a new id.
+                edits = [int(tweet["id"])]
+                for _ in range(rng.randrange(1, 4)):
+                    edits.append(edits[-1] + (rng.randrange(1_000, 1_200_000) << 22))
+                tweet["id"] = str(edits[-1])
+                event["initial_tweet_id"] = str(edits[0])
+                event["edit_tweet_ids"] = [str(e) for e in edits]
+            elif name == "withheld":
+                event["withheld_in_countries"] = sorted(rng.sample(_COUNTRIES, rng.randrange(1, 4)))
+            yield {"data": {name: event}}
+            continue
+        name = rng.choices(user_kinds, user_weights)[0]
+        event = {"user": {"id": _user_id(rng)}, "event_at": event_at}
+        if name == "user_withheld":
+            event["withheld_in_countries"] = sorted(rng.sample(_COUNTRIES, rng.randrange(1, 4)))
+        elif name == "scrub_geo":
+            event["up_to_tweet_id"] = clock.old_snowflake()
+        elif name == "user_profile_modification":
+            field, values = _PROFILE_FIELDS[rng.randrange(len(_PROFILE_FIELDS))]
+            event["profile_field"] = field
+            event["new_value"] = values[rng.randrange(len(values))]
+        yield {"data": {name: event}}
+
+
+def generate_like_messages(*, seed: int = 0, expansions: bool = True) -> Iterator[dict[str, Any]]:
+    """Yield likes stream messages (``/2/likes/firehose/stream``, ``sample10``) forever.
+
+    Each is ``{"data": {"id", "created_at", "liked_tweet_id", "timestamp_ms",
+    "tweet_author_id"}, "includes"?: {"users": [...], "tweets": [...]}}`` (OpenAPI
+    ``LikeWithTweetAuthor``). ``id`` is the like's own id, 32 hexadecimal digits (not a
+    number); ``timestamp_ms`` is a STRING of epoch milliseconds, as X's documented example
+    sends it, although the OpenAPI types it as an integer. With ``expansions`` the liked
+    Tweet and its author come in ``includes``. Deterministic per ``seed``.
+    """
+    rng = random.Random(f"likes-{seed}")
+    clock = _Timeline(rng, seed)
+    users = _make_users(rng, 200)
+    while True:
+        clock.tick()
+        author = users[rng.randrange(len(users))]
+        liked = clock.old_snowflake()
+        data = {
+            "id": f"{rng.getrandbits(128):032x}",
+            "created_at": _stamp(clock.ms),
+            "liked_tweet_id": liked,
+            "timestamp_ms": str(clock.ms),
+            "tweet_author_id": author["id"],
+        }
+        message: dict[str, Any] = {"data": data}
+        if expansions:
+            lang, sentences, _ = _CORPUS[rng.randrange(len(_CORPUS))]
+            tweet = {
+                "id": liked,
+                "text": sentences[rng.randrange(len(sentences))],
+                "edit_history_tweet_ids": [liked],
+                "author_id": author["id"],
+                "lang": lang,
+            }
+            message["includes"] = {"users": [author.copy()], "tweets": [tweet]}
+        yield message
+
+
+_LABEL_TITLES = (
+    ("misleading", "Misleading", "This Post may be misleading.", "https://t.co/misleading"),
+    ("sensitive_media", "Sensitive media", "This Post may include sensitive content.", None),
+    ("synthetic_media", "Manipulated media", "This media may have been manipulated.", None),
+)
+
+
+def generate_label_messages(*, seed: int = 0) -> Iterator[dict[str, Any]]:
+    """Yield label stream messages (``/2/tweets/label/stream``) forever, per ``seed``.
+
+    Mostly ``{"data": {"public_tweet_notice": {"tweet": {"id", "author_id"}, "event_type",
+    "event_at", "application": "apply"|"remove", "label_title"?, "details"?,
+    "extended_details_url"?}}}``; about one in five is ``public_tweet_unviewable``
+    (``tweet``, ``event_at``, ``application``).
+    """
+    rng = random.Random(f"labels-{seed}")
+    clock = _Timeline(rng, seed)
+    while True:
+        clock.tick()
+        tweet = {"id": clock.old_snowflake(), "author_id": _user_id(rng)}
+        application = "apply" if rng.random() < 0.85 else "remove"
+        if rng.random() < 0.2:
+            event = {"tweet": tweet, "event_at": _stamp(clock.ms), "application": application}
+            yield {"data": {"public_tweet_unviewable": event}}
+            continue
+        event_type, title, details, url = _LABEL_TITLES[rng.randrange(len(_LABEL_TITLES))]
+        notice: dict[str, Any] = {
+            "tweet": tweet,
+            "event_type": event_type,
+            "event_at": _stamp(clock.ms),
+            "application": application,
+        }
+        if rng.random() < 0.8:
+            notice["label_title"] = title
+            notice["details"] = details
+            if url is not None:
+                notice["extended_details_url"] = url
+        yield {"data": {"public_tweet_notice": notice}}
+
+
+_ACTIVITY_TYPES = (
+    "profile.update.bio",
+    "profile.update.profile_picture",
+    "follow.follow",
+    "follow.unfollow",
+    "post.create",
+    "post.delete",
+    "like.create",
+    "news.new",
+)
+_HEADLINES = ("Rain expected across the region", "Local team wins the final", "新しい駅が開業")
+
+
+def generate_activity_messages(*, seed: int = 0) -> Iterator[dict[str, Any]]:
+    """Yield activity stream messages (``/2/activity/stream``) forever, per ``seed``.
+
+    Each is ``{"data": {"event_uuid", "event_type", "filter": {"user_id"} | {"keyword"},
+    "tag"?, "payload"}}``: ``payload`` is ``{"before", "after"}`` for ``profile.update.*``,
+    ``{"source", "target"}`` (users) for ``follow.*``, a Tweet for ``post.create``,
+    ``{"id", "author_id"}`` for ``post.delete``, a like for ``like.create``, and
+    ``{"headline", "summary", "url"}`` for ``news.new`` (filtered by ``keyword``).
+    """
+    rng = random.Random(f"activity-{seed}")
+    clock = _Timeline(rng, seed)
+    users = _make_users(rng, 50)
+    while True:
+        clock.tick()
+        event_type = _ACTIVITY_TYPES[rng.randrange(len(_ACTIVITY_TYPES))]
+        user = users[rng.randrange(len(users))]
+        other = users[rng.randrange(len(users))]
+        filter_: dict[str, Any] = {"user_id": user["id"]}
+        payload: dict[str, Any]
+        if event_type.startswith("profile.update."):
+            before = rng.randrange(len(_BIOS))
+            after = (before + rng.randrange(1, len(_BIOS))) % len(_BIOS)
+            payload = {"before": _BIOS[before], "after": _BIOS[after]}
+        elif event_type.startswith("follow."):
+            payload = {"source": other.copy(), "target": user.copy()}
+            filter_["direction"] = "inbound"
+        elif event_type == "post.create":
+            tweet_id = clock.snowflake()
+            lang, sentences, _ = _CORPUS[rng.randrange(len(_CORPUS))]
+            payload = {
+                "id": tweet_id,
+                "text": sentences[rng.randrange(len(sentences))],
+                "edit_history_tweet_ids": [tweet_id],
+                "author_id": user["id"],
+                "created_at": _stamp(clock.ms - clock.ms % 1000),
+                "lang": lang,
+            }
+        elif event_type == "post.delete":
+            payload = {"id": clock.old_snowflake(), "author_id": user["id"]}
+        elif event_type == "like.create":
+            payload = {
+                "id": f"{rng.getrandbits(128):032x}",
+                "created_at": _stamp(clock.ms),
+                "liked_tweet_id": clock.old_snowflake(),
+                "timestamp_ms": str(clock.ms),
+                "tweet_author_id": user["id"],
+            }
+        else:
+            headline = _HEADLINES[rng.randrange(len(_HEADLINES))]
+            filter_ = {"keyword": headline.split()[0].casefold()}
+            payload = {
+                "headline": headline,
+                "summary": f"{headline}.",
+                "url": f"https://x.com/i/trending/{rng.randrange(10**18, 2 * 10**18)}",
+            }
+        data: dict[str, Any] = {
+            "event_uuid": str(rng.randrange(10**18, 10**19)),
+            "event_type": event_type,
+            "filter": filter_,
+        }
+        if rng.random() < 0.6:
+            data["tag"] = event_type.split(".")[0] + " watch"
+        data["payload"] = payload
+        yield {"data": data}

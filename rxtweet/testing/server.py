@@ -62,6 +62,7 @@ from __future__ import annotations
 
 import contextlib
 import email.utils
+import functools
 import hmac
 import itertools
 import logging
@@ -88,7 +89,21 @@ from ._http import (
     _Request,
     read_request,
 )
-from .cursor import _Cursor, _encode
+from .activity import ActivitySubscriptionsStore
+from .cursor import _Cursor, _encode, _PartitionView, _ShardedCursor
+from .endpoints import (
+    ENDPOINTS_BY_PATH,
+    SERVED_ENDPOINTS,
+    ServedEndpoint,
+    check_stream_query,
+    partition_of,
+)
+from .generate import (
+    generate_activity_messages,
+    generate_compliance_messages,
+    generate_label_messages,
+    generate_like_messages,
+)
 from .problems import _JSON, _PROBLEM_JSON, _invalid_request, default_error_body
 from .rules import MAX_RULE_LENGTH as MAX_RULE_LENGTH
 from .rules import RulesStore, _CompiledRule
@@ -121,23 +136,27 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-#: v2 streaming paths the server answers with a scripted :class:`Attempt` (GET only): the
-#: Tweet streams, and the compliance, likes and label streams (sent verbatim).
-V2_STREAM_PATHS = TWEET_STREAM_PATHS | frozenset(
-    {
-        "/2/tweets/compliance/stream",
-        "/2/users/compliance/stream",
-        "/2/likes/compliance/stream",
-        "/2/likes/firehose/stream",
-        "/2/likes/sample10/stream",
-        "/2/tweets/label/stream",
-    }
-)
+#: v2 streaming paths the server answers with a scripted :class:`Attempt` (GET only): every
+#: v2 stream X serves (see :mod:`rxtweet.testing.endpoints`).
+V2_STREAM_PATHS = TWEET_STREAM_PATHS | frozenset(ENDPOINTS_BY_PATH)
 #: v1.1 streaming paths (GET or POST with a form body).
 V1_STREAM_PATHS = frozenset(
     {"/1.1/statuses/filter.json", "/1.1/statuses/sample.json", "/1.1/statuses/firehose.json"}
 )
 RULES_PATH = "/2/tweets/search/stream/rules"
+ACTIVITY_SUBSCRIPTIONS_PATH = "/2/activity/subscriptions"
+
+#: What an endpoint without a source of its own streams by default: realistic, endless.
+_DEFAULT_SOURCES: dict[str, Callable[[], Iterable[Any]]] = {
+    "compliance_tweets": lambda: generate_compliance_messages("tweets"),
+    "compliance_users": lambda: generate_compliance_messages("users"),
+    "compliance_likes": lambda: generate_compliance_messages("likes"),
+    "likes_firehose": lambda: generate_like_messages(),
+    "likes_sample10": lambda: generate_like_messages(seed=1),
+    "labels": lambda: generate_label_messages(),
+    "activity": lambda: generate_activity_messages(),
+}
+_ScriptKey = tuple[str | None, int | None]
 
 _HOLD_POLL = 0.02  # how often a held connection with budget left looks for new messages
 
@@ -146,11 +165,21 @@ class FakeStreamServer:
     """A local imitation of X's streaming endpoints, over real HTTP/1.1 sockets.
 
     Args:
-        messages: the message source shared by all connections: a list or any iterable
+        messages: the message source of the Tweet streams (sample, filtered, sample10,
+            firehose, language firehoses) and the v1.1 streams: a list or any iterable
             (possibly an infinite generator) of ``dict`` (compact JSON), ``str`` or ``bytes``
             (verbatim, so malformed lines can be sent); or a ``str``/path-like naming a JSONL
             file (each non-empty line is a message, its own line ending stripped).
             Generators are pulled lazily under a lock and must not block indefinitely.
+        endpoint_messages: a message source per v2 stream, keyed by endpoint name
+            (``"compliance_tweets"``, ``"likes_firehose"``, ``"labels"``, ``"activity"``,
+            ``"firehose"`` ...; see :data:`rxtweet.testing.endpoints.SERVED_ENDPOINTS`) or
+            by path. A Tweet stream not listed reads ``messages``; any other stream not
+            listed streams endless realistic messages from
+            :func:`~rxtweet.testing.generate_compliance_messages`,
+            :func:`~rxtweet.testing.generate_like_messages`,
+            :func:`~rxtweet.testing.generate_label_messages` or
+            :func:`~rxtweet.testing.generate_activity_messages` (seed 0).
         bearer_token: when set, every ``/2/`` request (streams, rules, unknown paths) must
             carry ``Authorization: Bearer <token>``; otherwise 401, without consuming a
             scripted :class:`Attempt`. v1.1 paths are left to ``verify_v1``.
@@ -209,15 +238,30 @@ class FakeStreamServer:
             lines = [line for line in response.iter_lines() if line]
             assert server.requests[0].path == "/2/tweets/sample/stream"
 
+    Partitions (``sample10``, ``firehose``, the language firehoses, the post and user
+    compliance streams, the likes firehose and sample10) are answered as X answers them: a
+    request without ``partition``, or with one outside the endpoint's range, gets 400 with
+    X's ``invalid-request`` problem naming the parameter (so does a ``backfill_minutes``
+    outside 0-5, a malformed ``start_time``/``end_time``, or a parameter the endpoint does
+    not take). Each partition is a disjoint shard of the endpoint's message set: the k-th
+    message the endpoint takes from its source (k = 0, 1, ...) belongs to partition
+    ``k % N + 1``, so the union of partitions 1..N is the whole set, each message in exactly
+    one partition. Each partition has its own exactly-once cursor: a message a cut
+    connection did not finish is sent again, whole, by the next connection to THE SAME
+    partition. ``script(..., partition=3)`` scripts the connections to partition 3 only.
+
     Besides streams, the server answers the rules endpoint ``/2/tweets/search/stream/rules``
     (GET with optional ``ids``; POST ``add``/``delete``, ``dry_run``, ``delete_all``) from an
-    in-memory rule set, and 404/405/400 problems for anything else.
+    in-memory rule set, the activity subscriptions endpoint ``/2/activity/subscriptions``
+    (GET, POST; PUT and DELETE on ``/:id``; see :mod:`rxtweet.testing.activity`), and
+    404/405/400 problems for anything else.
     """
 
     def __init__(
         self,
         messages: MessageSource = (),
         *,
+        endpoint_messages: Mapping[str, MessageSource] | None = None,
         bearer_token: str | None = None,
         keepalive_interval: float | None = 20.0,
         default: Attempt | None = None,
@@ -233,7 +277,33 @@ class FakeStreamServer:
             raise ValueError("keepalive_interval must be > 0 or None")
         if default is not None and not isinstance(default, Attempt):
             raise TypeError("default must be an Attempt")
+        sources: dict[str, MessageSource] = {}
+        for key, source in (endpoint_messages or {}).items():
+            served = SERVED_ENDPOINTS.get(key) or ENDPOINTS_BY_PATH.get(key)
+            if served is None:
+                raise ValueError(
+                    f"endpoint_messages: unknown endpoint {key!r}; "
+                    f"expected one of {sorted(SERVED_ENDPOINTS)} or its path"
+                )
+            if served.name in sources:
+                raise ValueError(f"endpoint_messages: {served.name!r} is given twice")
+            sources[served.name] = source
         self._cursor = _Cursor(messages)
+        # Every endpoint's base cursor: its own source, else `messages` (Tweet streams) or
+        # its realistic default. Generators are lazy, so building them all costs nothing.
+        self._cursors: dict[str, _Cursor] = {}
+        for name, served in SERVED_ENDPOINTS.items():
+            if name in sources:
+                self._cursors[name] = _Cursor(sources[name])
+            elif served.kind == "tweets":
+                self._cursors[name] = self._cursor
+            else:
+                self._cursors[name] = _Cursor(_DEFAULT_SOURCES[name]())
+        self._sharded: dict[str, _ShardedCursor] = {
+            name: _ShardedCursor(self._cursors[name], served.partitions)
+            for name, served in SERVED_ENDPOINTS.items()
+            if served.partitions is not None
+        }
         self._bearer = bearer_token
         self._keepalive_interval = keepalive_interval
         self._default = default if default is not None else Attempt()
@@ -257,11 +327,14 @@ class FakeStreamServer:
         self._address: tuple[str, int] | None = None
 
         self._script: deque[Attempt] = deque()
+        self._keyed_scripts: dict[_ScriptKey, deque[Attempt]] = {}
         self._records: list[RecordedRequest] = []
         self._stream_count = 0
         self._sent = 0
+        self._sent_by_partition: dict[tuple[str, int], int] = {}
         self._unmatched = 0
         self._rules = RulesStore(rules)  # guarded by self._lock
+        self._subscriptions = ActivitySubscriptionsStore()  # guarded by self._lock
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -283,7 +356,7 @@ class FakeStreamServer:
         except BaseException:
             with self._lock:
                 self._state = "stopped"
-            self._cursor.close()
+            self._close_cursors()
             raise
         self._listener = listener
         host, port = listener.getsockname()[:2]
@@ -308,7 +381,7 @@ class FakeStreamServer:
             self._state = "stopped"
         self._stopping.set()
         if not was_running:
-            self._cursor.close()
+            self._close_cursors()
             return
         deadline = time.monotonic() + timeout
         listener = self._listener
@@ -339,11 +412,17 @@ class FakeStreamServer:
                 sock.close()
             self._conns.clear()
             self._changed.notify_all()
-        self._cursor.close()
+        self._close_cursors()
         if stuck:
             logger.error("fake stream server: threads did not stop within %gs: %s", timeout, stuck)
         else:
             logger.debug("fake stream server on %s stopped", self.url)
+
+    def _close_cursors(self) -> None:
+        self._cursor.close()
+        for cursor in self._cursors.values():
+            if cursor is not self._cursor:
+                cursor.close()
 
     def __enter__(self) -> FakeStreamServer:
         return self.start()
@@ -367,23 +446,79 @@ class FakeStreamServer:
             raise RuntimeError("FakeStreamServer is not started")
         return self._address[1]
 
-    def script(self, *attempts: Attempt) -> None:
-        """Queue per-connection-attempt behaviour (appended to the FIFO)."""
+    def script(
+        self, *attempts: Attempt, endpoint: str | None = None, partition: int | None = None
+    ) -> None:
+        """Queue per-connection-attempt behaviour (appended to a FIFO).
+
+        Without ``endpoint`` and ``partition`` the attempts go to the shared FIFO that every
+        stream connection draws from. With them, only connections to that endpoint (a name
+        such as ``"firehose"``, or a path) and/or that partition take them: a stream request
+        takes the next attempt of its (endpoint, partition) queue, else of its partition's,
+        else of its endpoint's, else of the shared FIFO, else ``default``. So
+        ``server.script(Attempt(messages=5, ending="cut"), partition=3)`` cuts partition 3
+        once and leaves the others alone.
+        """
         for attempt in attempts:
             if not isinstance(attempt, Attempt):
                 raise TypeError(f"expected Attempt, got {type(attempt).__name__}")
+        name: str | None = None
+        if endpoint is not None:
+            served = SERVED_ENDPOINTS.get(endpoint) or ENDPOINTS_BY_PATH.get(endpoint)
+            if served is None:
+                raise ValueError(f"unknown endpoint {endpoint!r}")
+            name = served.name
+            if partition is not None and (
+                served.partitions is None or not 1 <= partition <= served.partitions
+            ):
+                raise ValueError(f"{name} has no partition {partition}")
+        if partition is not None and (isinstance(partition, bool) or partition < 1):
+            raise ValueError(f"partition must be a whole number >= 1, not {partition!r}")
         with self._lock:
-            self._script.extend(attempts)
+            if name is None and partition is None:
+                self._script.extend(attempts)
+            else:
+                self._keyed_scripts.setdefault((name, partition), deque()).extend(attempts)
 
     @property
     def scripted(self) -> tuple[Attempt, ...]:
-        """The scripted attempts not consumed yet."""
+        """The attempts of the shared FIFO not consumed yet (see :meth:`script`)."""
         with self._lock:
             return tuple(self._script)
 
-    def feed(self, *messages: Any) -> None:
-        """Append messages to the source (after it is exhausted); held connections get them."""
-        self._cursor.feed(messages)
+    def _script_queues(self, endpoint: str | None, partition: int | None) -> list[deque[Attempt]]:
+        """The queues a request to ``endpoint``/``partition`` draws from, in order."""
+        queues = []
+        for key in ((endpoint, partition), (None, partition), (endpoint, None)):
+            if key != (None, None):
+                queue = self._keyed_scripts.get(key)
+                if queue:
+                    queues.append(queue)
+        queues.append(self._script)
+        return queues
+
+    def _next_attempt(
+        self, endpoint: str | None, partition: int | None, *, consume: bool
+    ) -> Attempt | None:
+        """The next scripted attempt for a request (``None``: the default). Under the lock."""
+        for queue in self._script_queues(endpoint, partition):
+            if queue:
+                return queue.popleft() if consume else queue[0]
+        return None
+
+    def feed(self, *messages: Any, endpoint: str | None = None) -> None:
+        """Append messages to a source (after it is exhausted); held connections get them.
+
+        Without ``endpoint``: to ``messages`` (the Tweet and v1.1 streams). With one (a name
+        or path): to that endpoint's source.
+        """
+        if endpoint is None:
+            self._cursor.feed(messages)
+            return
+        served = SERVED_ENDPOINTS.get(endpoint) or ENDPOINTS_BY_PATH.get(endpoint)
+        if served is None:
+            raise ValueError(f"unknown endpoint {endpoint!r}")
+        self._cursors[served.name].feed(messages)
 
     @property
     def requests(self) -> list[RecordedRequest]:
@@ -419,6 +554,18 @@ class FakeStreamServer:
         """How many messages were completely written to a socket so far."""
         with self._lock:
             return self._sent
+
+    @property
+    def sent_by_partition(self) -> dict[tuple[str, int], int]:
+        """Messages completely written per ``(endpoint name, partition)`` so far (a copy)."""
+        with self._lock:
+            return dict(self._sent_by_partition)
+
+    @property
+    def activity_subscriptions(self) -> dict[str, dict[str, Any]]:
+        """The current activity subscriptions: id -> subscription document (a copy)."""
+        with self._lock:
+            return self._subscriptions.snapshot()
 
     @property
     def unmatched(self) -> int:
@@ -505,7 +652,12 @@ class FakeStreamServer:
     # ------------------------------------------------------------------ requests
 
     def _record(self, conn: _Conn, request: _Request) -> int:
+        # Endpoint and partition are known from the request line: recorded with it, so that
+        # a test reading stream_requests never sees a stream request without them.
+        served = ENDPOINTS_BY_PATH.get(request.path)
         record = RecordedRequest(
+            endpoint=served.name if served is not None else None,
+            partition=partition_of(served, request.query) if served is not None else None,
             method=request.method,
             path=request.path,
             query=request.query,
@@ -548,10 +700,18 @@ class FakeStreamServer:
         if path.startswith("/2/") and self._bearer is not None and not self._bearer_ok(request):
             return self._answer(conn, request, index, 401)
         if path in V2_STREAM_PATHS:
+            served = ENDPOINTS_BY_PATH[path]
             if request.method != "GET":
                 return self._answer(conn, request, index, 405, allow="GET")
+            problem = check_stream_query(served, request.query)
+            if problem is not None:
+                message, parameters = problem
+                body = _invalid_request(message, parameters)
+                return self._answer(conn, request, index, 400, body=body, ctype=_PROBLEM_JSON)
+            partition = partition_of(served, request.query)
+            self._update(index, endpoint=served.name, partition=partition)
             with self._lock:
-                scripted = self._script[0] if self._script else None
+                scripted = self._next_attempt(served.name, partition, consume=False)
                 no_rules = (
                     self._require_rules
                     and path == FILTERED_STREAM_PATH
@@ -560,7 +720,9 @@ class FakeStreamServer:
                 )
             if no_rules:
                 return self._answer(conn, request, index, 409)
-            return self._serve_attempt(conn, request, index, v1=False)
+            return self._serve_attempt(
+                conn, request, index, v1=False, served=served, partition=partition
+            )
         if path in V1_STREAM_PATHS:
             if request.method not in ("GET", "POST"):
                 return self._answer(conn, request, index, 405, allow="GET, POST")
@@ -574,7 +736,7 @@ class FakeStreamServer:
                     return self._answer(conn, request, index, 500)
                 if not verified:
                     return self._answer(conn, request, index, 401, v1=True)
-            return self._serve_attempt(conn, request, index, v1=True)
+            return self._serve_attempt(conn, request, index, v1=True, served=None, partition=None)
         if path == RULES_PATH:
             if request.method == "GET":
                 with self._lock:
@@ -586,7 +748,34 @@ class FakeStreamServer:
                 return self._answer(conn, request, index, 405, allow="GET, POST")
             ctype = _JSON if status < 400 else _PROBLEM_JSON
             return self._answer(conn, request, index, status, body=orjson.dumps(doc), ctype=ctype)
+        if path == ACTIVITY_SUBSCRIPTIONS_PATH or path.startswith(
+            ACTIVITY_SUBSCRIPTIONS_PATH + "/"
+        ):
+            return self._activity_subscriptions(conn, request, index)
         return self._answer(conn, request, index, 404)
+
+    def _activity_subscriptions(self, conn: _Conn, request: _Request, index: int) -> bool:
+        sub_id = request.path[len(ACTIVITY_SUBSCRIPTIONS_PATH) + 1 :]
+        if "/" in sub_id:
+            return self._answer(conn, request, index, 404)
+        if not sub_id:
+            if request.method not in ("GET", "POST"):
+                return self._answer(conn, request, index, 405, allow="GET, POST")
+            with self._lock:
+                if request.method == "GET":
+                    status, doc = self._subscriptions.get()
+                else:
+                    status, doc = self._subscriptions.create(request.body)
+        else:
+            if request.method not in ("PUT", "DELETE"):
+                return self._answer(conn, request, index, 405, allow="PUT, DELETE")
+            with self._lock:
+                if request.method == "PUT":
+                    status, doc = self._subscriptions.update(sub_id, request.body)
+                else:
+                    status, doc = self._subscriptions.delete(sub_id)
+        ctype = _JSON if status < 400 else _PROBLEM_JSON
+        return self._answer(conn, request, index, status, body=orjson.dumps(doc), ctype=ctype)
 
     def _bearer_ok(self, request: _Request) -> bool:
         expected = f"Bearer {self._bearer}".encode()
@@ -637,9 +826,19 @@ class FakeStreamServer:
 
     # ------------------------------------------------------------------ streams
 
-    def _serve_attempt(self, conn: _Conn, request: _Request, index: int, *, v1: bool) -> bool:
+    def _serve_attempt(
+        self,
+        conn: _Conn,
+        request: _Request,
+        index: int,
+        *,
+        v1: bool,
+        served: ServedEndpoint | None,
+        partition: int | None,
+    ) -> bool:
+        name = served.name if served is not None else None
         with self._lock:
-            attempt = self._script.popleft() if self._script else self._default
+            attempt = self._next_attempt(name, partition, consume=True) or self._default
             self._records[index] = replace(
                 self._records[index], status=attempt.status, attempt=attempt
             )
@@ -674,7 +873,16 @@ class FakeStreamServer:
         _merge(headers, attempt.headers)
         conn.sock.sendall(_head(200, headers))
 
-        body_writer = _Body(conn.sock, attempt, self._count_sent, self._stopping)
+        cursor: _Cursor | _PartitionView
+        on_sent: Callable[[int], None] = self._count_sent
+        if name is None:
+            cursor = self._cursor
+        elif partition is None:
+            cursor = self._cursors[name]
+        else:
+            cursor = self._sharded[name].view(partition)
+            on_sent = functools.partial(self._count_partition_sent, (name, partition))
+        body_writer = _Body(conn.sock, attempt, on_sent, self._stopping)
         shaper = _Shaper(
             request.path,
             request.query,
@@ -684,11 +892,11 @@ class FakeStreamServer:
             on_unmatched=self._count_unmatched,
         )
         try:
-            outcome = self._stream(conn, body_writer, attempt, shaper)
+            outcome = self._stream(conn, body_writer, attempt, shaper, cursor)
         except BaseException:
-            self._cursor.push_front(body_writer.unsent())
+            cursor.push_front(body_writer.unsent())
             raise
-        self._cursor.push_front(body_writer.unsent())
+        cursor.push_front(body_writer.unsent())
         logger.debug("connection %d: stream %s", conn.number, outcome)
         if outcome == "cut":
             self._close_socket(conn.sock)
@@ -700,6 +908,11 @@ class FakeStreamServer:
         with self._lock:
             self._sent += n
 
+    def _count_partition_sent(self, key: tuple[str, int], n: int) -> None:
+        with self._lock:
+            self._sent += n
+            self._sent_by_partition[key] = self._sent_by_partition.get(key, 0) + n
+
     def _count_unmatched(self) -> None:
         with self._lock:
             self._unmatched += 1
@@ -708,7 +921,14 @@ class FakeStreamServer:
         with self._lock:
             return self._rules.compiled()
 
-    def _stream(self, conn: _Conn, body: _Body, attempt: Attempt, shaper: _Shaper) -> str:
+    def _stream(
+        self,
+        conn: _Conn,
+        body: _Body,
+        attempt: Attempt,
+        shaper: _Shaper,
+        cursor: _Cursor | _PartitionView,
+    ) -> str:
         keepalive = (
             attempt.keepalive_interval
             if attempt.keepalive_interval is not None
@@ -724,7 +944,7 @@ class FakeStreamServer:
                 body.pump()
                 if not self._idle(conn, next_due, body, keepalive):
                     return "gone"
-            message = self._cursor.take()
+            message = cursor.take()
             if message is None:
                 if attempt.ending != "hold":
                     break
@@ -757,9 +977,7 @@ class FakeStreamServer:
             body.finish()
             return "done"
         if attempt.ending == "cut":
-            body.cut(
-                self._cursor.peek_shaped(shaper.shape) if shaper.active else self._cursor.peek()
-            )
+            body.cut(cursor.peek_shaped(shaper.shape) if shaper.active else cursor.peek())
             return "cut"
         self._idle(conn, math.inf, body if attempt.ending == "hold" else None, keepalive)
         return "gone"

@@ -117,7 +117,9 @@ class RecordedRequest:
     undecided; ``attempt`` is the :class:`Attempt` a stream request consumed (``None`` for
     other requests and for stream requests refused before the script, e.g. by auth).
     ``connection`` numbers the TCP connection (1, 2, ...): equal values mean a reused
-    connection.
+    connection. ``endpoint`` is the name of the v2 stream requested (``"firehose"``,
+    ``"compliance_users"`` ...; ``None`` for other paths) and ``partition`` the partition a
+    valid request to a partitioned stream asked for (else ``None``).
     """
 
     method: str
@@ -130,12 +132,16 @@ class RecordedRequest:
     status: int = 0
     attempt: Attempt | None = None
     connection: int = 0
+    endpoint: str | None = None
+    partition: int | None = None
 
     def __repr__(self) -> str:
+        where = "" if self.partition is None else f" partition={self.partition}"
         return (
             f"RecordedRequest({self.method} {self.path} query={self.query!r} "
             f"headers={redact_headers(self.headers)!r} body=<{len(self.body)} bytes> "
-            f"status={self.status} connection={self.connection} attempt={self.attempt!r})"
+            f"status={self.status} connection={self.connection}{where} "
+            f"attempt={self.attempt!r})"
         )
 
     def header(self, name: str, default: str | None = None) -> str | None:

@@ -14,8 +14,16 @@ tweepy::
 
     Printer(bearer_token).sample()
 
-The package's modules: :mod:`~rxtweet.v2.client` (the client), :mod:`~rxtweet.v2.stream`
+Partitioned (one connection per partition, merged into one stream)::
+
+    stream = client.firehose_stream(partitions="all", tweet_fields=["lang"])
+    stream.tweets.subscribe(print)
+
+The package's modules: :mod:`~rxtweet.v2.client` (the client), :mod:`~rxtweet.v2.endpoints`
+(every stream endpoint: path, partitions, parameters), :mod:`~rxtweet.v2.stream`
 (its substreams), :mod:`~rxtweet.v2.params` (parameters and their checks),
+:mod:`~rxtweet.v2.compliance`, :mod:`~rxtweet.v2.likes`, :mod:`~rxtweet.v2.labels` and
+:mod:`~rxtweet.v2.activity` (the other streams' models and stream objects),
 :mod:`~rxtweet.v2.models` and :mod:`~rxtweet.v2.convert` (JSON -> models),
 :mod:`~rxtweet.v2.rules` (the rules endpoints) on :mod:`~rxtweet.v2.rest` (REST plumbing).
 """
@@ -24,8 +32,13 @@ from __future__ import annotations
 
 from ..errors import RulesSyncError
 from ..errors import format_problem as format_rule_problem
+from .activity import ActivityEvent, ActivityResponse, ActivityStream
 from .client import DEFAULT_BASE_URL, DEFAULT_STALL_TIMEOUT, ENDPOINTS, StreamingClient
-from .params import FIELD_PARAMS, stream_params
+from .compliance import ComplianceEvent, ComplianceResponse, ComplianceStream
+from .endpoints import Endpoint
+from .labels import LabelEvent, LabelResponse, LabelStream
+from .likes import LikeEvent, LikeResponse, LikeStream
+from .params import FIELD_PARAMS, endpoint_params, stream_params
 from .rules import RulesSync, rules_of_doc
 from .stream import TweetStream
 
@@ -34,10 +47,24 @@ __all__ = [
     "DEFAULT_STALL_TIMEOUT",
     "ENDPOINTS",
     "FIELD_PARAMS",
+    "ActivityEvent",
+    "ActivityResponse",
+    "ActivityStream",
+    "ComplianceEvent",
+    "ComplianceResponse",
+    "ComplianceStream",
+    "Endpoint",
+    "LabelEvent",
+    "LabelResponse",
+    "LabelStream",
+    "LikeEvent",
+    "LikeResponse",
+    "LikeStream",
     "RulesSync",
     "RulesSyncError",
     "StreamingClient",
     "TweetStream",
+    "endpoint_params",
     "format_rule_problem",
     "rules_of_doc",
     "stream_params",

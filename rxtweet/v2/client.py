@@ -5,7 +5,8 @@ from __future__ import annotations
 import logging
 import math
 import threading
-from typing import Any, Final, Unpack
+from collections.abc import Callable
+from typing import Any, Final, TypeVar, Unpack
 
 from reactivex import abc
 
@@ -13,11 +14,23 @@ from ..basestream import BaseStream
 from ..connection import Connection
 from ..credentials import clean_credential
 from ..http import StreamRequest
+from ..partitions import MergedConnection, partition_numbers
 from ..reconnect import ReconnectPolicy
+from ..substreams import Substreams
 from ..transport_base import Transport, TransportOptionsKw
+from .activity import (
+    ActivityStream,
+    ActivitySubscriptionsMixin,
+    is_activity_data,
+    to_activity_response,
+)
+from .compliance import ComplianceConverter, ComplianceStream, is_compliance_data
 from .convert import is_v2_data, to_stream_response
+from .endpoints import ENDPOINTS as STREAM_ENDPOINTS
+from .labels import LabelConverter, LabelStream, is_label_data
+from .likes import LikeStream, is_like_data, to_like_response
 from .models import Response, StreamResponse, StreamRule, Tweet
-from .params import FILTER_PARAMS, SAMPLE_PARAMS, stream_params
+from .params import FILTER_PARAMS, SAMPLE_PARAMS, endpoint_params, stream_params
 from .rules import RulesMixin
 from .stream import TweetStream
 
@@ -31,15 +44,35 @@ DEFAULT_BASE_URL: Final = "https://api.x.com"
 #: Seconds without a byte before reconnecting: X sends a keep-alive every 20 s (tweepy's 21).
 DEFAULT_STALL_TIMEOUT: Final = 21.0
 
-#: The stream endpoints' paths, below the base URL.
+#: The stream endpoints' paths, below the base URL, by name (every one of
+#: :data:`rxtweet.v2.endpoints.ENDPOINTS`, which also has their partitions and parameters).
 ENDPOINTS: Final[dict[str, str]] = {
-    "sample": "/2/tweets/sample/stream",
-    "search": "/2/tweets/search/stream",
+    name: endpoint.path for name, endpoint in STREAM_ENDPOINTS.items()
+}
+
+_M = TypeVar("_M")
+_S = TypeVar("_S", bound=Substreams[Any])
+
+#: ``firehose_stream(lang=...)`` -> the endpoint's name.
+_FIREHOSES: Final = {
+    None: "firehose",
+    "en": "firehose_en",
+    "ja": "firehose_ja",
+    "ko": "firehose_ko",
+    "pt": "firehose_pt",
 }
 
 
-class StreamingClient(RulesMixin, BaseStream):
-    """Filter and sample realtime tweets with API v2 — tweepy's ``StreamingClient``, reactive.
+class StreamingClient(RulesMixin, ActivitySubscriptionsMixin, BaseStream):
+    """Every API v2 stream, reactive, with tweepy's ``StreamingClient`` face for the sample
+    and the filtered stream.
+
+    Reactive face: :meth:`sample_stream`, :meth:`filter_stream`, :meth:`sample10_stream`,
+    :meth:`firehose_stream` (and the language firehoses), :meth:`compliance_stream`,
+    :meth:`likes_stream`, :meth:`label_stream` and :meth:`activity_stream`, each returning
+    a stream object (its substreams share its connection, or, on a partitioned endpoint,
+    one connection per partition merged into one stream); the rules methods and the
+    activity subscription methods (``add_activity_subscription`` …) call the REST endpoints.
 
     Change ``import tweepy`` to ``import rxtweet as tweepy`` (or import ``StreamingClient``
     from ``rxtweet``) and tweepy code runs unchanged. ``base_url`` points the same code at
@@ -129,17 +162,159 @@ class StreamingClient(RulesMixin, BaseStream):
         query = stream_params(params, FILTER_PARAMS, strict=strict)
         return TweetStream(self._stream_connection("search", query))
 
-    def _stream_connection(
-        self, endpoint: str, query: dict[str, str]
-    ) -> Connection[StreamResponse]:
-        request = StreamRequest(
+    def sample10_stream(
+        self, *, partitions: Any, strict: bool = True, **params: Any
+    ) -> TweetStream:
+        """The decahose, a 10% sample (``GET /2/tweets/sample10/stream``, partitions 1-2).
+
+        ``partitions``: an int, ints or ``"all"`` (both halves: the whole 10%). Each
+        partition is its own connection, merged into one :class:`TweetStream` (see
+        :class:`~rxtweet.partitions.MergedConnection`). Params: ``backfill_minutes``,
+        ``start_time``, ``end_time`` and the fields and expansions, checked now like
+        :meth:`sample_stream`'s (``strict`` too).
+
+        Raises:
+            InvalidStreamParameter: (a ``ValueError``) a partition out of range (the message
+                names it), none given, or a bad parameter value; before connecting.
+            TypeError: a keyword the endpoint does not take.
+        """
+        return self._endpoint_stream(
+            "sample10", TweetStream, to_stream_response, is_v2_data, partitions, params, strict
+        )
+
+    def firehose_stream(
+        self,
+        *,
+        partitions: Any,
+        lang: str | None = None,
+        strict: bool = True,
+        **params: Any,
+    ) -> TweetStream:
+        """The firehose (``GET /2/tweets/firehose/stream``, partitions 1-20), or with
+        ``lang`` a language firehose (``.../lang/en`` 1-8; ``ja``, ``ko``, ``pt`` 1-2).
+
+        Partitions, params and errors as :meth:`sample10_stream`; an unknown ``lang``
+        raises ``ValueError`` naming the four. ``partitions="all"`` is the whole firehose::
+
+            stream = client.firehose_stream(partitions="all", tweet_fields=["lang"])
+            stream.tweets.subscribe(print)  # 20 connections, one stream
+        """
+        key = lang.strip().lower() if isinstance(lang, str) else lang
+        name = _FIREHOSES.get(key)
+        if name is None:
+            raise ValueError(f"lang must be one of en, ja, ko, pt (or None), not {lang!r}")
+        return self._endpoint_stream(
+            name, TweetStream, to_stream_response, is_v2_data, partitions, params, strict
+        )
+
+    def compliance_stream(
+        self,
+        kind: str,
+        *,
+        partitions: Any = None,
+        **params: Any,
+    ) -> ComplianceStream:
+        """A compliance stream: ``"tweets"`` (``/2/tweets/compliance/stream``, partitions
+        1-4, required), ``"users"`` (``/2/users/compliance/stream``, 1-4, required) or
+        ``"likes"`` (``/2/likes/compliance/stream``, not partitioned).
+
+        Params: ``backfill_minutes``, ``start_time``, ``end_time``. Returns a
+        :class:`~rxtweet.v2.compliance.ComplianceStream` (``.compliance``: typed events;
+        unknown kinds arrive as generic events and are counted in ``.unknown_kinds``).
+        Errors as :meth:`sample10_stream`; an unknown ``kind`` raises ``ValueError``.
+        """
+        if kind not in ("tweets", "users", "likes"):
+            raise ValueError(f"kind must be 'tweets', 'users' or 'likes', not {kind!r}")
+        return self._endpoint_stream(
+            f"compliance_{kind}",
+            ComplianceStream,
+            ComplianceConverter(),
+            is_compliance_data,
+            partitions,
+            params,
+        )
+
+    def likes_stream(
+        self,
+        kind: str = "firehose",
+        *,
+        partitions: Any,
+        strict: bool = True,
+        **params: Any,
+    ) -> LikeStream:
+        """Likes as they happen: ``"firehose"`` (``/2/likes/firehose/stream``, partitions
+        1-20) or ``"sample10"`` (``/2/likes/sample10/stream``, 1-2), as a
+        :class:`~rxtweet.v2.likes.LikeStream`.
+
+        Params: ``backfill_minutes``, ``start_time``, ``end_time``,
+        ``like_with_tweet_author_fields`` (``like_with_tweet_author.fields``),
+        ``expansions`` (``liked_tweet_id``, ``liked_tweet_author_id``), ``tweet_fields``,
+        ``user_fields``, ``media_fields``. Errors as :meth:`sample10_stream`.
+        """
+        if kind not in ("firehose", "sample10"):
+            raise ValueError(f"kind must be 'firehose' or 'sample10', not {kind!r}")
+        return self._endpoint_stream(
+            f"likes_{kind}", LikeStream, to_like_response, is_like_data, partitions, params, strict
+        )
+
+    def label_stream(self, **params: Any) -> LabelStream:
+        """Public tweet labels (``GET /2/tweets/label/stream``, not partitioned), as a
+        :class:`~rxtweet.v2.labels.LabelStream`. Params: ``backfill_minutes``,
+        ``start_time``, ``end_time``."""
+        return self._endpoint_stream(
+            "labels", LabelStream, LabelConverter(), is_label_data, None, params
+        )
+
+    def activity_stream(self, **params: Any) -> ActivityStream:
+        """Account activity (``GET /2/activity/stream``, not partitioned) for the activity
+        subscriptions (:meth:`add_activity_subscription` …), as a
+        :class:`~rxtweet.v2.activity.ActivityStream`. Params: ``backfill_minutes``,
+        ``start_time``, ``end_time``."""
+        return self._endpoint_stream(
+            "activity", ActivityStream, to_activity_response, is_activity_data, None, params
+        )
+
+    def _endpoint_stream(
+        self,
+        name: str,
+        stream_cls: type[_S],
+        convert: Callable[[dict[str, Any]], _M],
+        is_data: Callable[[_M], bool] | None,
+        partitions: Any,
+        params: dict[str, Any],
+        strict: bool = True,
+    ) -> _S:
+        """The stream object of endpoint ``name``: one plain connection, or one connection
+        per partition merged into one. Partitions and params are checked first, so nothing
+        is built (let alone connected) for a call that would fail."""
+        endpoint = STREAM_ENDPOINTS[name]
+        numbers = partition_numbers(partitions, endpoint=endpoint)
+        query = endpoint_params(endpoint, params, strict=strict)
+        url = f"{self.base_url}{endpoint.path}"
+        if not numbers:
+            return stream_cls(self._connection(self._request(url, query), convert, is_data=is_data))
+        connections = {
+            number: self._connection(
+                self._request(url, {**query, "partition": str(number)}), convert, is_data=is_data
+            )
+            for number in numbers
+        }
+        return stream_cls(MergedConnection(connections))
+
+    def _request(self, url: str, query: dict[str, str]) -> StreamRequest:
+        return StreamRequest(
             "GET",
-            f"{self.base_url}{ENDPOINTS[endpoint]}",
+            url,
             params=query or None,
             headers=self._headers(),
             proxies=self.proxies or None,
             verify=self.verify,
         )
+
+    def _stream_connection(
+        self, endpoint: str, query: dict[str, str]
+    ) -> Connection[StreamResponse]:
+        request = self._request(f"{self.base_url}{ENDPOINTS[endpoint]}", query)
         return self._connection(request, to_stream_response, is_data=is_v2_data)
 
     def _headers(self) -> dict[str, str]:

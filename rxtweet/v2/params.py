@@ -19,18 +19,24 @@ import logging
 import re
 from collections.abc import Iterable
 from datetime import UTC, datetime
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from ..errors import InvalidStreamParameter
+
+if TYPE_CHECKING:
+    from .endpoints import Endpoint
 
 __all__ = [
     "BACKFILL_MINUTES_MAX",
     "FIELD_PARAMS",
     "FIELD_VALUES",
     "FILTER_PARAMS",
+    "LIKE_FIELD_PARAMS",
+    "LIKE_FIELD_VALUES",
     "SAMPLE_PARAMS",
     "InvalidStreamParameter",
     "check_stream_params",
+    "endpoint_params",
     "stream_params",
     "stream_time",
     "wire_value",
@@ -169,6 +175,21 @@ FIELD_VALUES: dict[str, frozenset[str]] = {
     ),
 }
 
+#: The likes streams' own field parameter (tweepy-style keyword -> X's query name).
+LIKE_FIELD_PARAMS: Final[dict[str, str]] = {
+    "like_with_tweet_author_fields": "like_with_tweet_author.fields",
+}
+
+#: On the likes streams, the values that differ from the tweet streams' (OpenAPI 2.167):
+#: their expansions expand a like, not a tweet. Their ``tweet_fields``, ``user_fields`` and
+#: ``media_fields`` are the tweet streams'.
+LIKE_FIELD_VALUES: Final[dict[str, frozenset[str]]] = {
+    "like_with_tweet_author_fields": frozenset(
+        {"created_at", "id", "liked_tweet_author_id", "liked_tweet_id", "timestamp_ms"}
+    ),
+    "expansions": frozenset({"liked_tweet_author_id", "liked_tweet_id"}),
+}
+
 # An RFC 3339 date-time (the form X documents is YYYY-MM-DDTHH:mm:ssZ).
 _RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$")
 
@@ -181,9 +202,11 @@ def _items(value: Any) -> list[str]:
     return [str(value).strip()]
 
 
-def _check_names(name: str, value: Any, *, strict: bool) -> None:
-    known = FIELD_VALUES[name]
-    wire = FIELD_PARAMS[name]
+def _check_names(
+    name: str, value: Any, *, strict: bool, known: frozenset[str] | None = None
+) -> None:
+    known = FIELD_VALUES[name] if known is None else known
+    wire = FIELD_PARAMS.get(name) or LIKE_FIELD_PARAMS[name]
     items = _items(value)
     if not items or any(not item for item in items):
         raise InvalidStreamParameter(
@@ -269,7 +292,7 @@ def wire_value(name: str, value: Any) -> str:
     become plain decimal (``" 3"`` -> ``"3"``); times as :func:`stream_time`; anything else
     is ``str(value)``.
     """
-    if name in FIELD_VALUES:
+    if name in FIELD_VALUES or name in LIKE_FIELD_PARAMS:
         return ",".join(dict.fromkeys(_items(value)))
     if name in ("backfill_minutes", "partition") and isinstance(value, int | str):
         return str(int(value))
@@ -350,3 +373,67 @@ def stream_params(
 
 def _is_sequence_like(value: object) -> bool:
     return isinstance(value, Iterable) and not isinstance(value, str | bytes)
+
+
+def _nearest(name: str, names: Iterable[str]) -> str:
+    close = difflib.get_close_matches(name, list(names), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def endpoint_params(
+    endpoint: Endpoint, params: dict[str, Any], *, strict: bool = True
+) -> dict[str, str]:
+    """tweepy-style keyword arguments for ``endpoint`` -> its query, checked before connecting.
+
+    Like :func:`stream_params`, against ``endpoint.params``
+    (:data:`rxtweet.v2.endpoints.ENDPOINTS`): ``None`` values are left out; fields and
+    expansions must be the endpoint's documented names (the likes streams' ``expansions``
+    and ``like_with_tweet_author_fields`` have their own, :data:`LIKE_FIELD_VALUES`;
+    ``strict=False`` sends unknown names with a WARNING); ``backfill_minutes`` 0-5;
+    ``start_time``/``end_time`` datetimes or RFC 3339 strings, start before end. The
+    partition is not a parameter here: it is given as ``partitions=`` and sent per connection.
+
+    Raises:
+        TypeError: a keyword the endpoint does not take, naming the nearest one it does
+            (``partition=`` points at ``partitions=``).
+        InvalidStreamParameter: (a ``ValueError``) a value X would refuse or ignore.
+    """
+    allowed = endpoint.params
+    for name in params:
+        if name in allowed:
+            continue
+        if name == "partition":
+            hint = (
+                f"; give partitions= ({endpoint.allowed_partitions()}) instead"
+                if endpoint.partitions is not None
+                else f"; {endpoint.name} is not partitioned"
+            )
+        else:
+            hint = _nearest(name, allowed)
+        raise TypeError(
+            f"{endpoint.name} stream: unexpected parameter {name!r}{hint}; "
+            f"it takes: {', '.join(sorted(allowed)) or 'nothing'}"
+        )
+    params = {
+        name: list(value)
+        if (name in FIELD_PARAMS or name in LIKE_FIELD_PARAMS) and _is_sequence_like(value)
+        else value
+        for name, value in params.items()
+    }
+    likes = endpoint.kind == "likes"
+    names = {
+        name: value
+        for name, value in params.items()
+        if value is not None and (name in FIELD_PARAMS or name in LIKE_FIELD_PARAMS)
+    }
+    for name, value in names.items():
+        known = LIKE_FIELD_VALUES.get(name) if likes else None
+        _check_names(name, value, strict=strict, known=known)
+    check_stream_params(
+        {name: value for name, value in params.items() if name not in names}, strict=strict
+    )
+    return {
+        FIELD_PARAMS.get(name) or LIKE_FIELD_PARAMS.get(name) or name: wire_value(name, value)
+        for name, value in params.items()
+        if value is not None
+    }
