@@ -177,7 +177,12 @@ def _int_or_none(value: Any) -> int | None:
 
 
 def _int_list(value: Any) -> list[int] | None:
-    return None if value is None else [int(i) for i in value]
+    if value is None:
+        return None
+    # ValueError, as for any malformed value read (int() would raise TypeError on junk).
+    if any(type(i) not in ID_TYPES for i in value):
+        raise ValueError("an id list holds something that is not an id (string or integer)")
+    return [int(i) for i in value]
 
 
 # -- the models ----------------------------------------------------------------------------
