@@ -22,6 +22,7 @@ from reactivex import Observable
 
 from .._model import Field, Model, _fromisoformat
 from ..substreams import ItemSource, Substreams
+from .compliance import errors_of_doc
 from .convert import process_includes
 
 __all__ = ["LikeEvent", "LikeResponse", "LikeStream", "is_like_data", "to_like_response"]
@@ -100,11 +101,7 @@ def to_like_response(doc: _Dict) -> LikeResponse:
         includes = process_includes(includes)
     else:
         raise ValueError(f"'includes' is {type(includes).__name__}, not an object")
-    errors = doc.get("errors")
-    if errors is None:
-        errors = []
-    elif type(errors) is not list or not all(type(error) is dict for error in errors):
-        raise ValueError("'errors' is not a list of objects")
+    errors = errors_of_doc(doc)
     # tuple.__new__ skips the NamedTuple's Python-level __new__ (the likes firehose is busy).
     return _new_tuple(LikeResponse, (like, includes, errors))
 
