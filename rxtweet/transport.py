@@ -79,7 +79,7 @@ from .errors import (
 )
 from .framing import DEFAULT_MAX_LINE, ChunkedDecoder, LineSplitter
 from .http import SECRET_HEADERS, StreamRequest, redact_url
-from .transport_base import DEFAULT_CHUNK_SIZE, ResponseHead, TransportOptions
+from .transport_base import DEFAULT_CHUNK_SIZE, ResponseHead, TransportOptions, Turns
 
 __all__ = [
     "DEFAULT_CHUNK_SIZE",
@@ -101,6 +101,9 @@ USER_AGENT: Final = (
 )
 
 _reader_ids = itertools.count(1)
+
+#: How often a reader waiting for its turn (TransportOptions.turns) checks for disposal.
+_TURN_POLL: Final = 0.1
 _deadline_ids = itertools.count(1)
 
 #: What a failing read raises, below the requests layer.
@@ -341,6 +344,7 @@ def _lines(
     headers_deadline = options.headers_deadline
     chunk_size = options.chunk_size
     max_line = options.max_line
+    turns = options.turns
 
     def subscribe(
         observer: abc.ObserverBase[bytes], _: abc.SchedulerBase | None = None
@@ -358,6 +362,7 @@ def _lines(
             max_line=max_line,
             on_response=on_response,
             on_line_dropped=on_line_dropped,
+            turns=turns,
         )
         if scheduler is not None:
             scheduled = scheduler.schedule(lambda _s, _st: reader.run())
@@ -440,6 +445,7 @@ class _Reader:
         max_line: int,
         on_response: Callable[[requests.Response], None] | None,
         on_line_dropped: Callable[[int], None] | None = None,
+        turns: Turns | None = None,
     ) -> None:
         self.request = request
         self.observer = observer
@@ -452,6 +458,7 @@ class _Reader:
         self.max_line = max_line
         self.on_response = on_response
         self.on_line_dropped = on_line_dropped
+        self.turns = turns
         self.request_line = f"{request.method} {_path_of(request.url)}"
         self._secrets = _secrets_of(request)
         self._redirected = False  # whether the server answered with a redirect
@@ -687,6 +694,7 @@ class _Reader:
         )
         on_next = self.observer.on_next
         cancellation = self.cancellation
+        turns = self.turns
         batches = self._line_batches(response, splitter)
         while True:
             try:
@@ -711,14 +719,24 @@ class _Reader:
                     request=self.request,
                 ) from exc
             # Exceptions raised by on_next are the observer's: they propagate unchanged.
-            for line in batch:
-                if cancellation.cancelled:
-                    return False
-                try:
-                    on_next(line)
-                except Exception as exc:
-                    mark_downstream(exc)  # the observer's: never a connection failure
-                    raise
+            if turns is not None:
+                # Waiting in acquire() sleeps without polling for the GIL (see
+                # TransportOptions.turns); the timeout only lets a disposal end the wait.
+                while not turns.acquire(timeout=_TURN_POLL):
+                    if cancellation.cancelled:
+                        return False
+            try:
+                for line in batch:
+                    if cancellation.cancelled:
+                        return False
+                    try:
+                        on_next(line)
+                    except Exception as exc:
+                        mark_downstream(exc)  # the observer's: never a connection failure
+                        raise
+            finally:
+                if turns is not None:
+                    turns.release()
         if cancellation.cancelled:
             return False
         if splitter.pending():

@@ -45,18 +45,28 @@ __all__ = [
     "Transport",
     "TransportOptions",
     "TransportOptionsKw",
+    "Turns",
 ]
 
 log = logging.getLogger(__name__)
 
 #: Bytes asked of the socket per read. A read returns as soon as *any* data is there, so
 #: this bounds a burst's read size, not the latency.
+
 DEFAULT_CHUNK_SIZE: Final = 64 * 1024
 
 #: The largest ``chunk_size``: a read's buffer is allocated up front, so a huge value costs
 #: memory (or overflows) at connect time, and reading more than a whole line's bound at once
 #: buys nothing.
 _MAX_CHUNK_SIZE: Final = DEFAULT_MAX_LINE
+
+
+class Turns(Protocol):
+    """What :attr:`TransportOptions.turns` needs: a (reentrant) lock's two methods."""
+
+    def acquire(self, blocking: bool = ..., timeout: float = ...) -> bool: ...
+
+    def release(self) -> None: ...
 
 
 class ResponseHead(Protocol):
@@ -93,6 +103,13 @@ class TransportOptions:
             headers are in; ``None``: ``connect_timeout + stall_timeout``.
         chunk_size: the most bytes taken from the socket in one read.
         max_line: a longer line is dropped (logged and counted), never buffered further.
+        turns: a lock shared by connections that take turns handing their lines downstream
+            (:class:`~rxtweet.partitions.MergedConnection` gives one to all its
+            partitions): a reader holds it while it passes one read's lines to the
+            subscriber, and waits for it without asking for the GIL. Without it, 20
+            partition threads with data waiting all compete for the GIL, and the switching
+            costs more CPU than the lines (issue 13's benchmark: 0.62x of one connection). A
+            transport may ignore it: the merge serializes its partitions anyway.
     """
 
     stall_timeout: float = 90.0
@@ -100,6 +117,7 @@ class TransportOptions:
     header_timeout: float | None = None
     chunk_size: int = DEFAULT_CHUNK_SIZE
     max_line: int = DEFAULT_MAX_LINE
+    turns: Turns | None = None
 
     def __post_init__(self) -> None:
         # Checked here, not at connect time: a NaN or infinite timeout used to pass and then
@@ -122,6 +140,8 @@ class TransportOptions:
                 raise ValueError(f"{name} must be positive")
         if self.chunk_size > _MAX_CHUNK_SIZE:
             raise ValueError(f"chunk_size must be at most {_MAX_CHUNK_SIZE} bytes")
+        if self.turns is not None and not callable(getattr(self.turns, "acquire", None)):
+            raise TypeError("turns must be a lock (threading.RLock()), or None")
 
     @property
     def headers_deadline(self) -> float:
