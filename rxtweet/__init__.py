@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from . import aio
 from ._version import __version__
 from .errors import (
     BadRequest,
@@ -13,6 +14,7 @@ from .errors import (
     InvalidStreamParameter,
     LengthFramingError,
     NotFound,
+    Overflow,
     RetriesExhausted,
     RulesSyncError,
     RxTweetException,
@@ -26,28 +28,38 @@ from .errors import (
     UsageCapExceeded,
 )
 from .events import (
+    Backfilling,
     Closed,
     Connected,
     ConnectionFailed,
+    DataLost,
     Disconnected,
     Errored,
     KeepAlive,
     MalformedMessage,
+    Overflowed,
     Reconnecting,
+    Recovered,
+    Recovering,
+    RecoveryUnavailable,
     RequestFailed,
     StreamEvent,
     UnknownMessage,
 )
+from .handoff import OverflowPolicy
 from .http import RateLimit, StreamRequest
+from .metrics import StreamMetrics, metrics_of
 from .parse import Parsed, ParseStats
 from .partitions import MergedConnection
 from .reconnect import ReconnectPolicy
+from .recovery import Deduplicated, DedupWindow, RecoveryMode
 from .substreams import Substreams
 from .transport import RequestsTransport
 from .transport_base import Transport, TransportOptions
 from .v1 import Status, Stream, V1Stream
 from .v2 import RulesSync, StreamingClient, TweetStream
 from .v2.activity import ActivityEvent, ActivityResponse, ActivityStream
+from .v2.async_client import AsyncStreamingClient
 from .v2.compliance import (
     ComplianceEvent,
     ComplianceResponse,
@@ -77,6 +89,8 @@ __all__ = [
     "ActivityEvent",
     "ActivityResponse",
     "ActivityStream",
+    "AsyncStreamingClient",
+    "Backfilling",
     "BadRequest",
     "BlockedInsideHold",
     "Closed",
@@ -85,6 +99,9 @@ __all__ = [
     "ComplianceStream",
     "Connected",
     "ConnectionFailed",
+    "DataLost",
+    "DedupWindow",
+    "Deduplicated",
     "Disconnected",
     "Errored",
     "FatalDisconnect",
@@ -105,6 +122,9 @@ __all__ = [
     "Media",
     "MergedConnection",
     "NotFound",
+    "Overflow",
+    "OverflowPolicy",
+    "Overflowed",
     "ParseStats",
     "Parsed",
     "Place",
@@ -112,6 +132,10 @@ __all__ = [
     "RateLimit",
     "ReconnectPolicy",
     "Reconnecting",
+    "Recovered",
+    "Recovering",
+    "RecoveryMode",
+    "RecoveryUnavailable",
     "RequestFailed",
     "RequestsTransport",
     "Response",
@@ -126,6 +150,7 @@ __all__ = [
     "StreamAlreadyRunning",
     "StreamConnectionError",
     "StreamEvent",
+    "StreamMetrics",
     "StreamRequest",
     "StreamResponse",
     "StreamRule",
@@ -159,4 +184,6 @@ __all__ = [
     "UserWithheld",
     "V1Stream",
     "__version__",
+    "aio",
+    "metrics_of",
 ]

@@ -56,6 +56,7 @@ from .events import (
 from .http import StreamRequest, redact_url
 from .parse import Parsed, decode
 from .reconnect import ReconnectPolicy
+from .recovery.gap import RecoveryMode
 from .substreams import ItemSource
 from .transport import USER_AGENT, CancellableAdapter, RequestsTransport, new_session
 from .transport_base import Transport, TransportOptions, TransportOptionsKw
@@ -212,9 +213,13 @@ class BaseStream:
         *,
         is_data: Callable[[_M], bool] | None = None,
         frame: LineOperator | None = None,
+        recovery: RecoveryMode | None = None,
+        clock: Callable[[], float] = time.time,
+        created_of: Callable[[_M], float | None] | None = None,
     ) -> Connection[_M]:
         """The :class:`~rxtweet.connection.Connection` of one run: this stream's transport,
-        options, reconnect policy and scheduler around ``request``."""
+        options, reconnect policy and scheduler around ``request`` (recovery as
+        :class:`~rxtweet.connection.Connection` takes it)."""
         return Connection(
             request,
             convert,
@@ -224,6 +229,9 @@ class BaseStream:
             scheduler=self.scheduler,
             frame=frame,
             is_data=is_data,
+            recovery=recovery,
+            clock=clock,
+            created_of=created_of,
         )
 
     def __repr__(self) -> str:

@@ -19,23 +19,31 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
-from typing import Any, Generic, TypeVar, Unpack
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar, Unpack
 
 import reactivex
 import requests
 from reactivex import Observable, abc
+from reactivex import operators as ops
+from reactivex.disposable import CompositeDisposable, Disposable
 
 from .events import Closed, Connected, Disconnected, Errored, StreamEvent
 from .http import RateLimit, StreamRequest
 from .operators.share import SharedConnection
 from .parse import Parsed, ParseStats, parse_lines
 from .reconnect import DataSignal, ReconnectPolicy, reconnecting
+from .recovery.gap import RecoveryMode
 from .substreams import select_events, select_messages
 from .transport import RequestsTransport
 from .transport_base import ResponseHead, Transport, TransportOptions, TransportOptionsKw
+
+if TYPE_CHECKING:
+    from .recovery.tracker import RecoveryTracker
+    from .recovery.windows import RecoveryWindows
 
 __all__ = ["Connection", "Item", "LineOperator", "select_events", "select_messages"]
 
@@ -48,6 +56,41 @@ Item = Parsed[_T] | StreamEvent
 
 #: An operator on one connection's lines (framing such as v1.1's ``delimited=length``).
 LineOperator = Callable[[Observable[bytes]], Observable[bytes]]
+
+
+class _Serialized(abc.ObserverBase[_T]):
+    """An observer whose calls, from any thread, take turns (a reentrant lock)."""
+
+    def __init__(self, observer: abc.ObserverBase[_T]) -> None:
+        self._observer = observer
+        self._lock = threading.RLock()
+
+    def on_next(self, value: _T) -> None:
+        with self._lock:
+            self._observer.on_next(value)
+
+    def on_error(self, error: Exception) -> None:
+        with self._lock:
+            self._observer.on_error(error)
+
+    def on_completed(self) -> None:
+        with self._lock:
+            self._observer.on_completed()
+
+
+class _Hold(Protocol):
+    def hold(self, since: float) -> Callable[[], None]: ...
+
+
+class RecoverySink(Protocol):
+    """What recovery tells the de-duplication above it (a
+    :class:`~rxtweet.recovery.dedup.Deduplicated`): that the next item emitted on this
+    thread came through a recovery, and which keys to keep while a window replays."""
+
+    def mark_recovered(self) -> None: ...
+
+    @property
+    def window(self) -> _Hold: ...
 
 
 class Connection(Generic[_T]):
@@ -80,6 +123,19 @@ class Connection(Generic[_T]):
             false for a system message such as an ``operational-disconnect``. ``None``: every
             parsed message counts. Keep-alives and malformed lines never count. Called on
             the reader thread, only until the connection's first data.
+        recovery: ``None`` (default), ``"backfill"`` or ``"full"``: what each reconnect asks
+            for to get the gap since the last data item back (:mod:`rxtweet.recovery`);
+            the announcing events (:class:`~rxtweet.events.Backfilling`,
+            :class:`~rxtweet.events.DataLost`, ...) are on :attr:`items`. A 400 answer to
+            such a request is reported once (:class:`~rxtweet.events.RecoveryUnavailable`)
+            and the attempt is made again without it.
+        clock: epoch seconds now, for the gap (``time.time``; tests pass a fake server's).
+        created_of: a message's creation time (epoch seconds) or ``None``; with it, the
+            items a backfill re-sends (created before the reconnect) are reported to
+            :attr:`recovery_sink` as recovered.
+
+    :attr:`recovery_sink` (set by the stream that de-duplicates this connection's items) is
+    told which items came through a recovery and keeps the keys a recovery window needs.
 
     A line longer than ``options.max_line`` (default 64 MiB) is dropped by the transport and
     counted in :attr:`stats` (``too_long``), with no event.
@@ -98,8 +154,13 @@ class Connection(Generic[_T]):
         frame: LineOperator | None = None,
         exact_ints: bool = False,
         is_data: Callable[[_T], bool] | None = None,
+        recovery: RecoveryMode | None = None,
+        clock: Callable[[], float] = time.time,
+        created_of: Callable[[_T], float | None] | None = None,
         **overrides: Unpack[TransportOptionsKw],
     ) -> None:
+        from .recovery.gap import check_mode
+
         options = options if options is not None else TransportOptions()
         self.request = request
         self.options = replace(options, **overrides) if overrides else options
@@ -113,6 +174,10 @@ class Connection(Generic[_T]):
         self._frame = frame
         self._exact_ints = exact_ints
         self._is_data = is_data
+        self.recovery: RecoveryMode | None = check_mode(recovery)
+        self.clock = clock
+        self._created_of = created_of
+        self.recovery_sink: RecoverySink | None = None
         self._shared: SharedConnection[Item[_T]] = SharedConnection(Observable(self._subscribe))
 
     def __repr__(self) -> str:
@@ -146,25 +211,64 @@ class Connection(Generic[_T]):
             yield
 
     def _raw_lines(
-        self, on_response: Callable[[ResponseHead], None] | None = None
+        self,
+        on_response: Callable[[ResponseHead], None] | None = None,
+        tracker: RecoveryTracker | None = None,
     ) -> Observable[bytes]:
         # Deferred: the transport is asked per subscription (per attempt), never when a stream
         # is built, and an exception raised by a transport's ``lines`` becomes that attempt's
         # error, so it reaches Errored/on_exception instead of escaping the subscribe call.
         def start(_: abc.SchedulerBase | None) -> Observable[bytes]:
+            request = self.request if tracker is None else tracker.request_for(self.request)
             source = self.transport.lines(
-                self.request,
+                request,
                 self.options,
                 on_response=on_response,
                 on_line_dropped=self.stats._count_too_long,
             )
+            if tracker is not None:
+                # X refusing a recovery request (400) is not the stream's failure: the
+                # tracker turns recovery off and the same attempt is made without it.
+                def refused(error: Exception, _: Observable[bytes]) -> Observable[bytes]:
+                    if tracker.refused(error, request):
+                        return reactivex.defer(start)
+                    return reactivex.throw(error)
+
+                source = source.pipe(ops.catch(refused))
             return source if self._frame is None else source.pipe(self._frame)
 
         return reactivex.defer(start)
 
+    def _window(self, start: float, end: float) -> Connection[_T]:
+        """A recovery connection for the items created from ``start`` to ``end``."""
+        from .recovery.tracker import iso_time, with_params
+
+        request = with_params(
+            self.request,
+            backfill_minutes=None,
+            start_time=iso_time(start),
+            end_time=iso_time(end + 1.0),  # X's times are whole seconds: round up
+        )
+        return Connection(
+            request,
+            self._convert,
+            transport=self.transport,
+            options=replace(self.options, turns=None),
+            policy=self.policy,
+            scheduler=self._scheduler,
+            frame=self._frame,
+            exact_ints=self._exact_ints,
+            is_data=self._is_data,
+        )
+
     def _subscribe(
         self, observer: abc.ObserverBase[Item[_T]], scheduler: abc.SchedulerBase | None = None
     ) -> abc.DisposableBase:
+        windows: RecoveryWindows | None = None
+        tracker: RecoveryTracker | None = None
+        if self.recovery == "full":
+            # The live reader, the wait threads and the windows' readers all emit: one lock.
+            observer = _Serialized(observer)
         emit = observer.on_next
         last_response: list[ResponseHead | None] = [None]
         lock = threading.Lock()
@@ -172,6 +276,8 @@ class Connection(Generic[_T]):
 
         def on_response(response: ResponseHead) -> None:
             last_response[0] = response
+            if tracker is not None:
+                tracker.on_connected()
             headers = dict(response.headers)
             emit(
                 Connected(
@@ -192,7 +298,9 @@ class Connection(Generic[_T]):
                 if finished[0]:
                     return False
                 finished[0] = True
-                return True
+            if windows is not None:
+                windows.dispose()  # nothing of theirs after the end
+            return True
 
         def on_error(error: Exception) -> None:
             if not finish():
@@ -216,13 +324,56 @@ class Connection(Generic[_T]):
         data = DataSignal()
         is_data = self._is_data
 
-        def on_next(item: Item[_T]) -> None:
+        def plain_on_next(item: Item[_T]) -> None:
             if data.waiting and type(item) is Parsed and (is_data is None or is_data(item.value)):
                 data.set()
             emit(item)
 
-        source = self._raw_lines(on_response).pipe(
+        on_next: Callable[[Item[_T]], None] = plain_on_next
+        if self.recovery is not None:
+            tracker, windows, on_next = self._recovering(emit, data)
+        source = self._raw_lines(on_response, tracker).pipe(
             reconnecting(self.policy, scheduler=self._scheduler, on_event=on_event, data=data),
             parse_lines(self._convert, self.stats, keep_raw=True, exact_ints=self._exact_ints),
         )
-        return source.subscribe(on_next, on_error, on_completed, scheduler=scheduler)
+        subscription = source.subscribe(on_next, on_error, on_completed, scheduler=scheduler)
+        if windows is None:
+            return subscription
+        return CompositeDisposable(subscription, Disposable(windows.dispose))
+
+    def _recovering(
+        self, emit: Callable[[Item[_T]], None], data: DataSignal
+    ) -> tuple[RecoveryTracker, RecoveryWindows | None, Callable[[Item[_T]], None]]:
+        """The tracker (and, for ``"full"``, the windows) of one subscription, and the
+        ``on_next`` that tells them about data and backfilled items."""
+        from .recovery.tracker import RecoveryTracker
+        from .recovery.windows import RecoveryWindows
+
+        assert self.recovery is not None
+        tracker = RecoveryTracker(self.recovery, clock=self.clock, emit=emit)
+        windows: RecoveryWindows | None = None
+        if self.recovery == "full":
+            windows = RecoveryWindows(
+                self._window, emit, self.recovery_sink, refused=tracker.refused, clock=self.clock
+            )
+            tracker.open_window = windows.open
+        is_data = self._is_data
+        created_of = self._created_of
+        sink = self.recovery_sink
+
+        def on_next(item: Item[_T]) -> None:
+            if type(item) is Parsed and (is_data is None or is_data(item.value)):
+                created = created_of(item.value) if created_of is not None else None
+                tracker.on_data(created)
+                since = tracker.replaying_since
+                if since is not None:
+                    if created is not None and created < since:
+                        if sink is not None:
+                            sink.mark_recovered()
+                    else:
+                        tracker.replaying_since = None  # the backfill is over: live now
+                if data.waiting:
+                    data.set()
+            emit(item)
+
+        return tracker, windows, on_next

@@ -18,6 +18,7 @@ migrating code keep working. Everything derives from :class:`RxTweetException`::
     │   └── LengthFramingError           v1.1 ``delimited=length`` framing broke
     ├── FatalDisconnect                  v1.1 disconnect code that reconnecting cannot help
     ├── RetriesExhausted                 the reconnect policy gave up
+    ├── Overflow                         a bounded hand-off was full (overflow="error")
     ├── StreamAlreadyRunning             ``sample()``/``filter()`` on a running stream
     ├── BlockedInsideHold                a blocking wait inside ``with stream.hold():``
     ├── RulesSyncError                   ``sync_rules`` stopped before the rules matched
@@ -70,6 +71,7 @@ __all__ = [
     "InvalidStreamParameter",
     "LengthFramingError",
     "NotFound",
+    "Overflow",
     "RetriesExhausted",
     "RulesSyncError",
     "RxTweetException",
@@ -169,6 +171,23 @@ class HTTPException(RxTweetException):
         self.rate_limit: RateLimit | None = RateLimit.from_headers(self.headers)
         # Server text goes into log lines and terminals: no control characters, bounded.
         super().__init__(server_text(self._message()))
+
+    def scrub(self, secrets: tuple[str, ...]) -> None:
+        """Replace each of ``secrets`` (see :func:`rxtweet.credentials.secrets_of`) in the
+        texts this exception shows (its message, ``title``, ``detail``, ``text``, the API
+        messages) with ``<redacted>``: a server may echo the request's headers."""
+        if not secrets:
+            return
+        from .credentials import scrub_secrets
+
+        def clean(text: str | None) -> str | None:
+            return None if text is None else scrub_secrets(text, secrets)
+
+        self.title, self.detail = clean(self.title), clean(self.detail)
+        self.connection_issue = clean(self.connection_issue)
+        self.text = scrub_secrets(self.text, secrets) if isinstance(self.text, str) else self.text
+        self.api_messages = [scrub_secrets(m, secrets) for m in self.api_messages]
+        self.args = (scrub_secrets(str(self.args[0]), secrets), *self.args[1:])
 
     def _message(self) -> str:
         head = f"{self.status_code} {self.reason}".rstrip()
@@ -417,6 +436,27 @@ class RetriesExhausted(RxTweetException):
         )
         self.retries = retries
         self.__cause__ = cause
+
+
+class Overflow(RxTweetException):
+    """A bounded hand-off (:mod:`rxtweet.handoff`) was full with ``overflow="error"``: the
+    consumer fell ``capacity`` items behind.
+
+    Attributes:
+        capacity: the bound that was reached.
+        total: the items offered so far, the one refused included.
+        name: which hand-off (``"aio.iterate"``, ``"observe_on_bounded"``...).
+    """
+
+    def __init__(self, capacity: int, total: int, *, name: str = "hand-off") -> None:
+        super().__init__(
+            f"{name}: the consumer is {capacity} item(s) behind (capacity {capacity}, "
+            f"overflow='error'); item {total} refused. Use a larger capacity, a faster "
+            "consumer, or overflow='block' to slow the stream down instead"
+        )
+        self.capacity = capacity
+        self.total = total
+        self.name = name
 
 
 class StreamAlreadyRunning(RxTweetException):

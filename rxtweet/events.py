@@ -14,6 +14,12 @@ event                       tweepy hook                       when
 :class:`Reconnecting`       ``on_event(event)`` (logged)      a reconnect is scheduled
 :class:`MalformedMessage`   ``on_event(event)`` (logged)      a line could not be parsed
 :class:`UnknownMessage`     ``on_event(event)`` (logged)      v1.1: a message of no known type
+:class:`Overflowed`         ``on_event(event)`` (logged)      a bounded hand-off dropped items
+:class:`Backfilling`        ``on_event(event)`` (logged)      a reconnect asks for the gap back
+:class:`Recovering`         ``on_event(event)`` (logged)      a recovery window connection opens
+:class:`Recovered`          ``on_event(event)`` (logged)      a recovery window is done
+:class:`DataLost`           ``on_event(event)`` (logged)      a gap nothing can recover
+:class:`RecoveryUnavailable` ``on_event(event)`` (logged)     X refused a recovery request (400)
 :class:`Errored`            ``on_exception(exception)``       terminal: the stream failed
 :class:`Disconnected`       ``on_disconnect()``               terminal: always last, exactly once
 ==========================  ================================  ====================================
@@ -25,24 +31,35 @@ On a partitioned stream (one connection per partition, merged: :mod:`rxtweet.par
 every event but the last carries ``event.partition``; each failing partition reports its own
 :class:`Errored`, and :class:`Disconnected` (``partition=None``) comes once, after every
 partition has ended.
+
+With ``redundancy=2`` (two connections per stream or partition, merged and de-duplicated:
+:mod:`rxtweet.recovery`) ``event.replica`` (1 or 2) tells the connections apart; it is
+``None`` otherwise.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from .http import RateLimit
 
 __all__ = [
+    "Backfilling",
     "Closed",
     "Connected",
     "ConnectionFailed",
+    "DataLost",
     "Disconnected",
     "Errored",
     "KeepAlive",
     "MalformedMessage",
+    "Overflowed",
     "Reconnecting",
+    "Recovered",
+    "Recovering",
+    "RecoveryUnavailable",
     "RequestFailed",
     "StreamEvent",
     "UnknownMessage",
@@ -56,11 +73,13 @@ class StreamEvent:
     ``partition`` is the partition whose connection the event concerns on a partitioned
     stream (``firehose_stream(partitions=...)`` and the like: one connection per partition,
     merged into one stream), and ``None`` on an unpartitioned stream and for the merged
-    stream's one final :class:`Disconnected`. It is keyword-only, so every event's
-    positional fields keep their order.
+    stream's one final :class:`Disconnected`. ``replica`` is which of the redundant
+    connections (``redundancy=2``: 1 or 2) it concerns, ``None`` without redundancy. Both
+    are keyword-only, so every event's positional fields keep their order.
     """
 
     partition: int | None = field(default=None, kw_only=True)
+    replica: int | None = field(default=None, kw_only=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,6 +157,68 @@ class UnknownMessage(StreamEvent):
     def __repr__(self) -> str:
         where = "" if self.partition is None else f", partition={self.partition}"
         return f"UnknownMessage(keys={self.keys!r}, raw=<{len(self.raw)} bytes>{where})"
+
+
+@dataclass(frozen=True, slots=True)
+class Overflowed(StreamEvent):
+    """A bounded hand-off (:mod:`rxtweet.handoff`) dropped items for a slow consumer.
+
+    ``dropped`` is how many this report covers, ``total`` all dropped so far by that
+    hand-off, ``name`` which one it is. Reported at most once per second per hand-off.
+    """
+
+    dropped: int
+    total: int
+    name: str = "hand-off"
+
+
+@dataclass(frozen=True, slots=True)
+class Backfilling(StreamEvent):
+    """A reconnect asks X for the gap back: ``backfill_minutes=minutes`` on the new request,
+    for a gap of ``gap_seconds`` since the last item received (``recovery=`` on)."""
+
+    minutes: int
+    gap_seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class Recovering(StreamEvent):
+    """A recovery connection opens beside the live one, for the items created from
+    ``start_time`` to ``end_time`` (``recovery="full"``, a gap over 5 minutes)."""
+
+    start_time: datetime
+    end_time: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Recovered(StreamEvent):
+    """The recovery window ``start_time``..``end_time`` is done: ``items`` arrived through
+    it (duplicates included; the stream drops those)."""
+
+    start_time: datetime
+    end_time: datetime
+    items: int
+
+
+@dataclass(frozen=True, slots=True)
+class DataLost(StreamEvent):
+    """Items created from ``since`` to ``until`` (``seconds`` long) could not be recovered:
+    the gap was longer than the recovery mode reaches (``"backfill"``: 5 minutes;
+    ``"full"``: 24 hours), or a recovery window failed for good."""
+
+    since: datetime
+    until: datetime
+    seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class RecoveryUnavailable(StreamEvent):
+    """X refused a recovery request (``status_code``, 400 without Enterprise access):
+    reported once; the stream goes on without recovery. ``reason`` says what was refused
+    and X's own words."""
+
+    reason: str
+    status_code: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -205,15 +205,25 @@ class ParseStats:
     ``messages`` (lines converted and emitted), ``keep_alives``, ``malformed`` and
     ``by_reason`` (malformed count per reason), and ``too_long``: lines longer than the
     transport's ``max_line``, dropped before parsing (so not in ``malformed``; a
-    :class:`~rxtweet.connection.Connection` counts them). A stream's operator updates them from the
-    one thread that delivers its lines; reading them from any other thread is safe (plain
-    ints and a dict, under the GIL), and :meth:`snapshot` copies them together. The
-    malformed path takes a lock, so one instance may be shared by several streams; the
-    per-message ``+= 1`` does not (it is the hot path), so with several streams on
+    :class:`~rxtweet.connection.Connection` counts them), and ``overflowed``: items a bounded
+    hand-off of the stream object (``stream.observe_on_bounded(...)``) dropped for a slow
+    consumer (after parsing, so they are in ``messages`` too). A stream's operator updates
+    them from the one thread that delivers its lines; reading them from any other thread is
+    safe (plain ints and a dict, under the GIL), and :meth:`snapshot` copies them together.
+    The malformed and overflow paths take a lock, so one instance may be shared by several
+    streams; the per-message ``+= 1`` does not (it is the hot path), so with several streams on
     several threads ``messages`` and ``keep_alives`` may, rarely, miss an increment.
     """
 
-    __slots__ = ("_lock", "by_reason", "keep_alives", "malformed", "messages", "too_long")
+    __slots__ = (
+        "_lock",
+        "by_reason",
+        "keep_alives",
+        "malformed",
+        "messages",
+        "overflowed",
+        "too_long",
+    )
 
     def __init__(self) -> None:
         self.messages = 0
@@ -221,6 +231,7 @@ class ParseStats:
         self.malformed = 0
         self.by_reason: dict[str, int] = {}
         self.too_long = 0
+        self.overflowed = 0
         self._lock = threading.Lock()
 
     def _count_malformed(self, reason: str) -> None:
@@ -233,9 +244,15 @@ class ParseStats:
         with self._lock:
             self.too_long += 1
 
+    def _count_overflow(self, _total: int = 0) -> None:
+        """A bounded hand-off dropped one item (an ``on_overflow`` callback: the argument,
+        that hand-off's own running total, is not needed here)."""
+        with self._lock:
+            self.overflowed += 1
+
     def snapshot(self) -> dict[str, Any]:
-        """``{"messages", "keep_alives", "malformed", "by_reason", "too_long"}``, copied
-        under the lock."""
+        """``{"messages", "keep_alives", "malformed", "by_reason", "too_long",
+        "overflowed"}``, copied under the lock."""
         with self._lock:
             return {
                 "messages": self.messages,
@@ -243,13 +260,14 @@ class ParseStats:
                 "malformed": self.malformed,
                 "by_reason": dict(self.by_reason),
                 "too_long": self.too_long,
+                "overflowed": self.overflowed,
             }
 
     def __repr__(self) -> str:
         return (
             f"ParseStats(messages={self.messages}, keep_alives={self.keep_alives}, "
             f"malformed={self.malformed}, by_reason={self.by_reason!r}, "
-            f"too_long={self.too_long})"
+            f"too_long={self.too_long}, overflowed={self.overflowed})"
         )
 
 

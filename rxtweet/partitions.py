@@ -48,9 +48,26 @@ if TYPE_CHECKING:
     from .http import StreamRequest
     from .v2.endpoints import Endpoint
 
-__all__ = ["PARTITION_CHUNK_SIZE", "MergedConnection", "MergedStats", "partition_numbers", "span"]
+__all__ = [
+    "PARTITION_CHUNK_SIZE",
+    "Key",
+    "MergedConnection",
+    "MergedStats",
+    "partition_numbers",
+    "span",
+]
 
 log = logging.getLogger(__name__)
+
+#: A merged connection's key: its partition (``None``: unpartitioned) and its replica
+#: (``None``: no redundancy; 1 or 2 with ``redundancy=2``).
+Key = tuple[int | None, int | None]
+
+
+def _key_order(entry: tuple[Key, object]) -> tuple[int, int]:
+    partition, replica = entry[0]
+    return (partition or 0, replica or 0)
+
 
 #: The read size of a merged partition (unless one was chosen): a partition reads while
 #: the others take their turn, so its socket holds more at each read than a lone
@@ -156,12 +173,15 @@ class MergedStats(ParseStats):
     is as current as theirs). :meth:`snapshot` adds up the partitions' snapshots.
     """
 
-    __slots__ = ("_parts",)
+    __slots__ = ("_overflowed", "_parts")
 
     def __init__(self, parts: Iterable[ParseStats]) -> None:
         # ParseStats.__init__ is not called: its counters are this class's properties.
         self._parts = tuple(parts)
         self._lock = threading.Lock()
+        # A bounded hand-off (observe_on_bounded) belongs to the merged stream, not to a
+        # partition: its drops are counted here.
+        self._overflowed = 0
 
     @property
     def parts(self) -> tuple[ParseStats, ...]:
@@ -185,6 +205,14 @@ class MergedStats(ParseStats):
         return sum(part.too_long for part in self._parts)
 
     @property
+    def overflowed(self) -> int:  # type: ignore[override]
+        return self._overflowed + sum(part.overflowed for part in self._parts)
+
+    def _count_overflow(self, _total: int = 0) -> None:
+        with self._lock:
+            self._overflowed += 1
+
+    @property
     def by_reason(self) -> dict[str, int]:  # type: ignore[override]
         total: dict[str, int] = {}
         for part in self._parts:
@@ -206,13 +234,15 @@ class MergedStats(ParseStats):
             "malformed": 0,
             "by_reason": {},
             "too_long": 0,
+            "overflowed": 0,
         }
         for part in self._parts:
             snap = part.snapshot()
-            for key in ("messages", "keep_alives", "malformed", "too_long"):
+            for key in ("messages", "keep_alives", "malformed", "too_long", "overflowed"):
                 total[key] += snap[key]
             for reason, count in snap["by_reason"].items():
                 total["by_reason"][reason] = total["by_reason"].get(reason, 0) + count
+        total["overflowed"] += self._overflowed
         return total
 
 
@@ -241,33 +271,47 @@ class MergedConnection(Generic[_M]):
     the other partitions are closed and ``on_error`` gets that exception.
     """
 
-    def __init__(self, connections: Mapping[int, Connection[_M]]) -> None:
+    def __init__(
+        self, connections: Mapping[int, Connection[_M]] | Mapping[Key, Connection[_M]]
+    ) -> None:
         if not connections:
             raise ValueError("MergedConnection needs at least one partition connection")
-        self.connections: dict[int, Connection[_M]] = dict(sorted(connections.items()))
+        keyed: dict[Key, Connection[_M]] = {
+            (key if isinstance(key, tuple) else (key, None)): connection
+            for key, connection in connections.items()
+        }
+        self.keyed: dict[Key, Connection[_M]] = dict(sorted(keyed.items(), key=_key_order))
+        #: The connections by partition (the first replica's, with ``redundancy=2``).
+        self.connections: dict[int, Connection[_M]] = {}
+        for (partition, _), connection in self.keyed.items():
+            if partition is not None:
+                self.connections.setdefault(partition, connection)
+        self.partitions: tuple[int, ...] = tuple(self.connections)
         # The partitions take turns a read at a time (TransportOptions.turns): a reader
         # waiting for its turn sleeps instead of competing for the GIL with the others.
         # While it waits its socket fills, so larger reads pay for fewer turns.
         turns = threading.RLock()
-        for connection in self.connections.values():
+        for connection in self.keyed.values():
             options = connection.options
             if options.turns is None:
                 chunk_size = options.chunk_size
                 if chunk_size == DEFAULT_CHUNK_SIZE:
                     chunk_size = PARTITION_CHUNK_SIZE
                 connection.options = replace(options, turns=turns, chunk_size=chunk_size)
-        self.partitions: tuple[int, ...] = tuple(self.connections)
         self.requests: tuple[StreamRequest, ...] = tuple(
-            connection.request for connection in self.connections.values()
+            connection.request for connection in self.keyed.values()
         )
         self.request: StreamRequest = self.requests[0]
         self.stats: MergedStats = MergedStats(
-            connection.stats for connection in self.connections.values()
+            connection.stats for connection in self.keyed.values()
         )
         self._shared: SharedConnection[Item[_M]] = SharedConnection(Observable(self._subscribe))
 
     def __repr__(self) -> str:
-        return f"<MergedConnection partitions={span(self.partitions)} {self.request!r}>"
+        replicas = len(self.keyed) // max(1, len(self.partitions) or 1)
+        where = f"partitions={span(self.partitions)} " if self.partitions else ""
+        copies = f"replicas={replicas} " if replicas > 1 else ""
+        return f"<MergedConnection {where}{copies}{self.request!r}>"
 
     @property
     def items(self) -> Observable[Item[_M]]:
@@ -278,7 +322,7 @@ class MergedConnection(Generic[_M]):
     def lines(self) -> Observable[bytes]:
         """Cold: each subscription opens every partition's own (reconnecting) connection and
         merges their raw lines (serialized; each partition's in order)."""
-        return reactivex.merge(*(connection.lines for connection in self.connections.values()))
+        return reactivex.merge(*(connection.lines for connection in self.keyed.values()))
 
     @property
     def connected(self) -> bool:
@@ -295,11 +339,15 @@ class MergedConnection(Generic[_M]):
         self, observer: abc.ObserverBase[Item[_M]], scheduler: abc.SchedulerBase | None = None
     ) -> abc.DisposableBase:
         # Reentrant: with a virtual-time scheduler every partition runs on one thread.
+        # Held while a subscriber's on_next runs (which may be slow or block).
         lock = threading.RLock()
+        # The subscriptions' bookkeeping, never held while emitting: subscribing the next
+        # partition must not wait for a slow subscriber busy with the first one's item.
+        state = threading.Lock()
         emit = observer.on_next
-        remaining = set(self.partitions)
+        remaining = set(self.keyed)
         errors: list[Exception] = []
-        subscriptions: dict[int, abc.DisposableBase] = {}
+        subscriptions: dict[Key, abc.DisposableBase] = {}
         # Set when a subscriber's on_next raised: the whole merge ends with that error.
         fatal: list[Exception] = []
         finished = [False]
@@ -316,30 +364,33 @@ class MergedConnection(Generic[_M]):
                 else:
                     observer.on_error(error)
 
-        def end(partition: int, error: Exception | None) -> None:
+        def end(key: Key, error: Exception | None) -> None:
             others: list[abc.DisposableBase] = []
             with lock:
-                if finished[0] or partition not in remaining:
-                    return
-                remaining.discard(partition)
-                if error is not None:
-                    errors.append(error)
-                if fatal:
-                    others = [subscriptions.pop(p) for p in remaining if p in subscriptions]
-                    remaining.clear()
-                if remaining:
-                    return
+                with state:
+                    if finished[0] or key not in remaining:
+                        return
+                    remaining.discard(key)
+                    if error is not None:
+                        errors.append(error)
+                    if fatal:
+                        others = [subscriptions.pop(p) for p in remaining if p in subscriptions]
+                        remaining.clear()
+                    if remaining:
+                        return
                 # Disposed before the end is told, so nothing of theirs runs after it.
                 for other in others:
                     other.dispose()
                 finish_locked()
 
-        def observer_for(partition: int) -> abc.ObserverBase[Item[_M]]:
+        def observer_for(key: Key) -> abc.ObserverBase[Item[_M]]:
+            partition, replica = key
+
             def on_next(item: Item[_M]) -> None:
                 if type(item) is not Parsed:
                     if type(item) is Disconnected:
                         return  # the merge's own comes once, after every partition
-                    item = replace(cast(StreamEvent, item), partition=partition)
+                    item = replace(cast(StreamEvent, item), partition=partition, replica=replica)
                 with lock:
                     if fatal and type(item) is not Errored:
                         return  # a subscriber failed: the merge is ending; only its cause
@@ -351,21 +402,21 @@ class MergedConnection(Generic[_M]):
                         raise
 
             def on_error(error: Exception) -> None:
-                end(partition, error)
+                end(key, error)
 
             def on_completed() -> None:
-                end(partition, None)
+                end(key, None)
 
             return reactivex.Observer(on_next, on_error, on_completed)
 
         composite = CompositeDisposable()
-        for partition, connection in self.connections.items():
+        for key, connection in self.keyed.items():
             if finished[0]:
                 break
-            subscription = connection.items.subscribe(observer_for(partition), scheduler=scheduler)
-            with lock:
-                if partition in remaining:
-                    subscriptions[partition] = subscription
+            subscription = connection.items.subscribe(observer_for(key), scheduler=scheduler)
+            with state:
+                if key in remaining:
+                    subscriptions[key] = subscription
             composite.add(subscription)
         composite.add(Disposable(lambda: _log_dispose(self.partitions)))
         return composite

@@ -14,29 +14,48 @@ repr. A new stream type is a short declaration::
 
 Substreams never subscribe by themselves: each is an ``Observable`` over the shared
 connection (subscribing to any number of them opens exactly one connection).
+
+A slow consumer goes behind :meth:`Substreams.observe_on_bounded` (``stream.tweets.pipe(
+stream.observe_on_bounded(pool, capacity=10_000, overflow="drop_oldest"))``): the operator
+:func:`rxtweet.operators.observe_on_bounded`, with its drops also counted in
+``stream.stats.overflowed`` and reported as :class:`~rxtweet.events.Overflowed` events on
+``stream.events``.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from typing import TYPE_CHECKING, Any, Generic, Protocol, Self, TypeVar
 
 from reactivex import Observable, abc
+from reactivex.disposable import Disposable
 
 from .errors import BlockedInsideHold
-from .events import Disconnected, StreamEvent
+from .events import Disconnected, Overflowed, StreamEvent
+from .handoff import Handoff, OverflowPolicy
+from .operators.observe_on_bounded import bounded_operator
 from .operators.pass_through import pass_through
 from .parse import Parsed
 from .partitions import span
 
 if TYPE_CHECKING:
+    from .aio import AsyncIterate
     from .connection import Item
     from .http import StreamRequest
+    from .metrics import StreamMetrics
     from .parse import ParseStats
 
-__all__ = ["ItemOperator", "ItemSource", "Substreams", "select_events", "select_messages"]
+__all__ = [
+    "ItemOperator",
+    "ItemSource",
+    "OverflowReports",
+    "Substreams",
+    "select_events",
+    "select_messages",
+]
 
 log = logging.getLogger(__name__)
 
@@ -148,6 +167,103 @@ def select_events() -> Callable[[Observable[Item[Any]]], Observable[StreamEvent]
     )
 
 
+class OverflowReports:
+    """The bounded hand-offs of one stream object (:meth:`Substreams.observe_on_bounded`):
+    their drops counted in the stream's stats and told as :class:`~rxtweet.events.Overflowed`
+    events on its ``events``.
+
+    A hand-off reports (a WARNING and an event) at its first drop, then at most once per
+    second while drops go on, and once at the end for the rest: when its subscription ends,
+    or, at the latest, just before the stream's ``Disconnected``. The events are emitted
+    by the ``events`` pipeline itself, before the next item that passes through it (the
+    stream's keep-alives at the latest), so they never run concurrently with the stream's
+    other events; a report due while the stream is quiet is made at that item.
+
+    Threads: :meth:`watch` and the hand-offs' callbacks come from any thread (a lock guards
+    the lists, copied on write so the per-item check reads them without it).
+    """
+
+    def __init__(self, stats: ParseStats) -> None:
+        self._stats = stats
+        self._lock = threading.Lock()
+        self._handoffs: tuple[Handoff[Any], ...] = ()
+        self._sinks: tuple[list[StreamEvent], ...] = ()  # one per events subscription
+
+    def count(self, total: int) -> None:
+        """``on_overflow``: one more drop."""
+        self._stats._count_overflow(total)
+
+    def reporter(self, name: str) -> Callable[[int, int], None]:
+        """``on_report`` for the hand-off called ``name``: an event for every subscriber."""
+
+        def on_report(dropped: int, total: int) -> None:
+            event = Overflowed(dropped, total, name)
+            with self._lock:
+                for sink in self._sinks:
+                    sink.append(event)
+
+        return on_report
+
+    def watch(self, handoff: Handoff[Any]) -> Callable[[], None]:
+        """Keep ``handoff`` in view until the returned function is called."""
+        with self._lock:
+            self._handoffs = (*self._handoffs, handoff)
+
+        def unwatch() -> None:
+            with self._lock:
+                self._handoffs = tuple(h for h in self._handoffs if h is not handoff)
+
+        return unwatch
+
+    def inject(self, source: Observable[Any]) -> Observable[Any]:
+        """``source`` (a stream's items) with the reports' events put in before each item."""
+
+        def subscribe(
+            observer: abc.ObserverBase[Any], scheduler: abc.SchedulerBase | None = None
+        ) -> abc.DisposableBase:
+            sink: list[StreamEvent] = []
+            with self._lock:
+                self._sinks = (*self._sinks, sink)
+            emit = observer.on_next
+
+            def forget() -> None:
+                with self._lock:
+                    self._sinks = tuple(s for s in self._sinks if s is not sink)
+
+            def on_next(item: Any) -> None:
+                handoffs = self._handoffs
+                if handoffs:
+                    last = type(item) is Disconnected
+                    for handoff in handoffs:
+                        if handoff.dropped != handoff.reported:
+                            handoff.report(force=last)
+                if sink:
+                    with self._lock:
+                        events = sink[:]
+                        sink.clear()
+                    for event in events:
+                        emit(event)
+                emit(item)
+
+            def on_error(error: Exception) -> None:
+                forget()
+                observer.on_error(error)
+
+            def on_completed() -> None:
+                forget()
+                observer.on_completed()
+
+            subscription = source.subscribe(on_next, on_error, on_completed, scheduler=scheduler)
+
+            def dispose() -> None:
+                forget()
+                subscription.dispose()
+
+            return Disposable(dispose)
+
+        return Observable(subscribe)
+
+
 class Substreams(Generic[_M]):
     """The observables of one stream over a :class:`~rxtweet.connection.Connection` (or a
     :class:`~rxtweet.partitions.MergedConnection` of partition connections: any
@@ -169,7 +285,8 @@ class Substreams(Generic[_M]):
             ``Parsed(value, raw)`` (the model and the exact bytes received) and each event.
         lines: cold raw lines; each subscription opens its own (reconnecting) connection.
         events: lifecycle events (:mod:`rxtweet.events`); completes after ``Disconnected``.
-        stats: parse counters (messages, keep-alives, malformed by reason).
+        stats: parse counters (messages, keep-alives, malformed by reason, and items dropped
+            by :meth:`observe_on_bounded`).
     """
 
     def __init__(self, connection: ItemSource[_M]) -> None:
@@ -177,10 +294,11 @@ class Substreams(Generic[_M]):
         self.items: Observable[Item[Any]] = connection.items
         self.lines: Observable[bytes] = connection.lines
         self.stats: ParseStats = connection.stats
+        self._overflow = OverflowReports(self.stats)
         source: Observable[Any] = self.items
         for operator in self._event_operators():
             source = operator(source)
-        self.events: Observable[StreamEvent] = source.pipe(select_events())
+        self.events: Observable[StreamEvent] = source.pipe(self._overflow.inject, select_events())
 
     def select(self, pick: Callable[[_M], _T | None]) -> Observable[_T]:
         """``pick(message)`` of each message, skipping ``None`` (a substream of values)."""
@@ -193,6 +311,61 @@ class Substreams(Generic[_M]):
             return message if type(message) is cls else None
 
         return self.items.pipe(select_messages(pick))
+
+    def metrics(self, interval: float = 1.0, **options: Any) -> Observable[StreamMetrics]:
+        """A :class:`~rxtweet.metrics.StreamMetrics` every ``interval`` seconds, observed
+        passively: opens no connection (see :func:`rxtweet.metrics.metrics_of`)."""
+        from .metrics import metrics_of  # lazy: rxtweet.metrics imports the v1/v2 models
+
+        return metrics_of(self, interval, **options)
+
+    def aiter(self, name: str = "items", **options: Any) -> AsyncIterate[Any]:
+        """``async for x in stream.aiter("tweets")``: :func:`rxtweet.aio.iterate` over the
+        substream ``name`` (options: ``maxsize``, ``overflow``, ``on_overflow``)."""
+        from . import aio
+
+        return aio.iterate_substream(self, name, **options)
+
+    def observe_on_bounded(
+        self,
+        scheduler: abc.SchedulerBase,
+        *,
+        capacity: int,
+        overflow: OverflowPolicy = "block",
+        on_overflow: Callable[[int], None] | None = None,
+        name: str = "observe_on_bounded",
+    ) -> Callable[[Observable[_T]], Observable[_T]]:
+        """:func:`rxtweet.operators.observe_on_bounded`, with this stream's accounting: each
+        drop is also counted in :attr:`stats` (``overflowed``) and reported as an
+        :class:`~rxtweet.events.Overflowed` ``(dropped, total, name)`` event on
+        :attr:`events` (at most once per second per subscription while drops go on, then
+        once for the rest; see :class:`OverflowReports`). Use it in a pipe on any
+        substream, where the slow part starts::
+
+            pool = ThreadPoolScheduler(2)
+            stream.tweets.pipe(
+                ops.filter(lambda tweet: tweet.lang == "en"),
+                stream.observe_on_bounded(pool, capacity=10_000, overflow="drop_oldest"),
+            ).subscribe(slow_consumer)
+
+        Same arguments, threads, ordering and disposal as the operator.
+        """
+        reports = self._overflow
+
+        def on_drop(total: int) -> None:
+            reports.count(total)
+            if on_overflow is not None:
+                on_overflow(total)
+
+        return bounded_operator(
+            scheduler,
+            capacity=capacity,
+            overflow=overflow,
+            on_overflow=on_drop,
+            name=name,
+            on_report=reports.reporter(name),
+            watch=reports.watch,
+        )
 
     def _event_operators(self) -> tuple[ItemOperator, ...]:
         """Operators applied to :attr:`items` before the events are selected; override to

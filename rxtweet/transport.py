@@ -67,6 +67,7 @@ from reactivex import Observable, abc
 from reactivex.disposable import Disposable
 
 from ._version import __version__
+from .credentials import scrub_secrets, secrets_of
 from .errors import (
     ChunkedEncodingError,
     HTTPException,
@@ -460,7 +461,7 @@ class _Reader:
         self.on_line_dropped = on_line_dropped
         self.turns = turns
         self.request_line = f"{request.method} {_path_of(request.url)}"
-        self._secrets = _secrets_of(request)
+        self._secrets = secrets_of(request)
         self._redirected = False  # whether the server answered with a redirect
 
     def run(self) -> None:
@@ -539,6 +540,7 @@ class _Reader:
                 error = HTTPException.from_response(
                     response, request_line=self.request_line, request=self.request
                 )
+                error.scrub(self._secrets)  # X's text may quote the request's headers
                 log.debug("%s answered %s", self.request_line, response.status_code)
         except StreamConnectionError as exc:
             if self.cancellation.interrupted:
@@ -638,7 +640,8 @@ class _Reader:
         bad = [name for name, value in headers.items() if not _header_is_sendable(name, value)]
         if bad:
             what = (
-                f"header {', '.join(repr(_scrub(n, self._secrets)) for n in bad)} has a name or "
+                f"header {', '.join(repr(scrub_secrets(n, self._secrets)) for n in bad)} "
+                "has a name or "
                 "value with surrounding whitespace or a control character (not shown)"
             )
         elif isinstance(exc, requests.exceptions.InvalidURL | requests.exceptions.MissingSchema):
@@ -655,7 +658,7 @@ class _Reader:
             return None
         message = f"{self.request_line}: {what}"
         if detail:
-            message += f": {_scrub(network_reason(exc), self._secrets)}"
+            message += f": {scrub_secrets(network_reason(exc), self._secrets)}"
         raise StreamConnectionError(message, cause=exc, request=self.request) from exc
 
     def _on_redirect(self, response: requests.Response, *_: Any, **__: Any) -> requests.Response:
@@ -714,7 +717,7 @@ class _Reader:
                     raise StallError(self.stall_timeout, cause=exc, request=self.request) from exc
                 raise StreamConnectionError(
                     f"{self.request_line}: connection lost mid-stream: "
-                    f"{_scrub(network_reason(exc), self._secrets)}",
+                    f"{scrub_secrets(network_reason(exc), self._secrets)}",
                     cause=exc,
                     request=self.request,
                 ) from exc
@@ -901,34 +904,6 @@ def _downstream(callback: Callable[[int], None]) -> Callable[[int], None]:
             raise
 
     return call
-
-
-def _secrets_of(request: StreamRequest) -> tuple[str, ...]:
-    """Every form in which a credential of ``request`` could show up in a dependency's text.
-
-    The values of credential headers (whole, stripped, each word, and as ``repr`` escapes
-    them) and the userinfo of the URL and of the proxies. Longest first, so that a part is
-    never replaced before the whole.
-    """
-    found: set[str] = set()
-    for name, value in (request.headers or {}).items():
-        if str(name).lower() in SECRET_HEADERS:
-            text = value.decode("latin-1") if isinstance(value, bytes) else str(value)
-            for form in (text, text.strip(), *text.split()):
-                found.update((form, repr(form)[1:-1]))
-    for url in (request.url, *(request.proxies or {}).values()):
-        authority = str(url).partition("://")[2].split("/", 1)[0]
-        userinfo = authority.rpartition("@")[0]
-        if userinfo:
-            found.update((userinfo, userinfo.partition(":")[2]))
-    return tuple(sorted((s for s in found if s), key=len, reverse=True))
-
-
-def _scrub(text: str, secrets: tuple[str, ...]) -> str:
-    for secret in secrets:
-        if secret in text:
-            text = text.replace(secret, "<redacted>")
-    return text
 
 
 def _header_is_sendable(name: object, value: object) -> bool:

@@ -48,6 +48,7 @@ def test_each_command_module_declares_its_spec_in_help_order() -> None:
     assert [c.name for c in COMMANDS] == [
         *("demo", "sample", "filter", "record", "rules"),
         *("firehose", "sample10", "compliance", "likes", "labels", "activity", "serve"),
+        *("consume", "nats-server"),
     ]
     parser = build_parser()
     args = parser.parse_args(["record", "filter", "--limit", "2"])

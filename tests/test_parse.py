@@ -426,6 +426,7 @@ def test_bad_lines_are_logged_counted_emitted_and_the_stream_goes_on(
         "malformed": 6,
         "by_reason": stats.by_reason,
         "too_long": 0,
+        "overflowed": 0,
     }
     assert "malformed=6" in repr(stats)
     records = [r for r in caplog.records if r.name == "rxtweet.parse"]

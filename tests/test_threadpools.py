@@ -4,8 +4,9 @@ Every claim the document makes is a test here: ``observe_on(ThreadPoolScheduler(
 enters the observer concurrently and keeps the server's order (n = 1, 2, 4); parallel work per
 tweet with ``concat_map`` + ``from_future`` keeps order, ``flat_map`` does not, a lazy
 ``defer`` runs serially; ``subscribe_on`` moves the subscription, not the delivery, and makes
-disposal asynchronous; ``observe_on`` swallows an observer's exception; the bounded hand-off
-(:class:`BoundedObserveOn`, copied verbatim into the document) drops and counts.
+disposal asynchronous; ``observe_on`` swallows an observer's exception. (The bounded
+hand-off is :func:`rxtweet.operators.observe_on_bounded`, tested in
+tests/test_observe_on_bounded.py.)
 
 Concurrency is proven with barriers (a run that is not parallel breaks the barrier) and
 measured with :class:`EntryMonitor` (a lock-protected count of threads inside the observer,
@@ -14,13 +15,11 @@ with a short sleep inside so that overlaps get a chance to happen).
 
 from __future__ import annotations
 
-import inspect
 import itertools
 import multiprocessing
 import threading
 import time
 import zlib
-from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from contextlib import contextmanager
@@ -31,7 +30,6 @@ import pytest
 import reactivex as rx
 from reactivex import Observable, abc
 from reactivex import operators as ops
-from reactivex.disposable import Disposable, SingleAssignmentDisposable
 from reactivex.scheduler import ThreadPoolScheduler
 from reactivex.subject import Subject
 from support import wait_until
@@ -46,81 +44,6 @@ N = 120
 MESSAGES = list(itertools.islice(generate_v2_messages(seed=11), N))
 EXPECTED_IDS = [int(m["data"]["id"]) for m in MESSAGES]
 TIMEOUT = 5.0
-
-
-# --------------------------------------------------------------------------- the recipe
-
-
-class BoundedObserveOn:
-    """``ops.observe_on(scheduler)`` with at most ``maxsize`` items waiting.
-
-    When the queue is full, the oldest waiting item (``drop="oldest"``) or the arriving one
-    (``drop="newest"``) is dropped and counted in :attr:`dropped`; ``on_error`` and
-    ``on_completed`` are never dropped. One task on ``scheduler`` drains the queue, so the
-    observer is entered by one thread at a time, in order. If the observer's ``on_next``
-    raises, the subscription ends: upstream is disposed and ``on_error`` gets the exception.
-    """
-
-    def __init__(self, scheduler: abc.SchedulerBase, maxsize: int, drop: str = "oldest") -> None:
-        if maxsize < 1 or drop not in ("oldest", "newest"):
-            raise ValueError("maxsize must be >= 1, drop 'oldest' or 'newest'")
-        self.scheduler, self.maxsize, self.drop = scheduler, maxsize, drop
-        self.dropped = 0  # over all subscriptions
-        self._lock = threading.Lock()
-
-    def __call__(self, source: Observable[T]) -> Observable[T]:
-        def subscribe(observer: abc.ObserverBase[T], sched: Any = None) -> abc.DisposableBase:
-            queue: deque[tuple[Callable[[Any], None], Any, bool]] = deque()
-            state = {"draining": False, "closed": False}
-            upstream = SingleAssignmentDisposable()
-
-            def push(action: Callable[[Any], None], value: Any, terminal: bool) -> None:
-                with self._lock:
-                    if state["closed"]:
-                        return
-                    if not terminal and len(queue) >= self.maxsize:
-                        self.dropped += 1
-                        if self.drop == "newest":
-                            return
-                        queue.popleft()
-                    queue.append((action, value, terminal))
-                    state["closed"] = terminal
-                    if state["draining"]:
-                        return
-                    state["draining"] = True
-                self.scheduler.schedule(drain)
-
-            def drain(*_: Any) -> None:
-                while True:
-                    with self._lock:
-                        if not queue:
-                            state["draining"] = False
-                            return
-                        action, value, terminal = queue.popleft()
-                    if terminal:
-                        action(value)
-                        continue
-                    try:
-                        action(value)
-                    except Exception as exc:  # the observer failed: end the subscription
-                        close()
-                        observer.on_error(exc)
-
-            def close() -> None:
-                with self._lock:
-                    state["closed"] = True
-                    queue.clear()
-                upstream.dispose()
-
-            upstream.disposable = source.subscribe(
-                lambda value: push(observer.on_next, value, False),
-                lambda error: push(observer.on_error, error, True),
-                lambda: push(lambda _: observer.on_completed(), None, True),
-                scheduler=sched,
-            )
-            return Disposable(close)
-
-        return Observable(subscribe)
 
 
 # --------------------------------------------------------------------------- helpers
@@ -525,107 +448,3 @@ def test_process_pool_for_cpu_bound_work(client: StreamingClient) -> None:
             .run()
         )
     assert checksums == [zlib.crc32(m["data"]["text"].encode()) for m in MESSAGES]
-
-
-# --------------------------------------------------------------------------- bounded hand-off
-
-
-def test_bounded_hand_off_is_in_the_document_verbatim() -> None:
-    assert inspect.getsource(BoundedObserveOn) in DOC.read_text(encoding="utf-8")
-
-
-@pytest.mark.parametrize(
-    ("drop", "delivered"),
-    [("oldest", [1, 8, 9, 10]), ("newest", [1, 2, 3, 4])],
-)
-def test_bounded_hand_off_drops_and_counts(drop: str, delivered: list[int]) -> None:
-    source: Subject[int] = Subject()
-    entered, release, done = threading.Event(), threading.Event(), threading.Event()
-    got: list[int] = []
-
-    def on_next(value: int) -> None:
-        got.append(value)
-        entered.set()
-        assert release.wait(TIMEOUT)
-
-    with thread_pool(2) as pool:
-        hand_off = BoundedObserveOn(pool, maxsize=3, drop=drop)
-        subscription = source.pipe(hand_off).subscribe(on_next, on_completed=done.set)
-        source.on_next(1)
-        assert entered.wait(TIMEOUT)  # 1 is being handled; 2..10 arrive meanwhile
-        for value in range(2, 11):
-            source.on_next(value)
-        source.on_completed()  # never dropped, even with the queue full
-        release.set()
-        assert done.wait(TIMEOUT)
-        subscription.dispose()
-    assert got == delivered
-    assert hand_off.dropped == 6
-
-
-def test_bounded_hand_off_ends_on_an_observer_exception() -> None:
-    source: Subject[int] = Subject()
-    errors: list[Exception] = []
-    failed = threading.Event()
-    seen: list[int] = []
-
-    def on_next(value: int) -> None:
-        seen.append(value)
-        if value == 2:
-            raise RuntimeError("bug in the observer")
-
-    def on_error(error: Exception) -> None:
-        errors.append(error)
-        failed.set()
-
-    with thread_pool(2) as pool:
-        source.pipe(BoundedObserveOn(pool, maxsize=100)).subscribe(on_next, on_error)
-        for value in range(5):
-            source.on_next(value)
-        assert failed.wait(TIMEOUT)
-    assert [str(e) for e in errors] == ["bug in the observer"]
-    assert seen[-1] == 2
-    assert not source.observers  # disposed upstream: a real stream disconnects
-
-
-def test_bounded_hand_off_on_a_stream(client: StreamingClient) -> None:
-    # The consumer blocks on its first tweet until all N have arrived: it then gets the
-    # last `maxsize` ones, in order; everything in between was dropped and counted. (If the
-    # pool starts draining only after all N arrived, the first tweet is one of the last 8.)
-    arrived = itertools.count(1)
-    all_arrived = threading.Event()
-    collector = Collector()
-    first = [True]
-
-    def count(_: Tweet) -> None:
-        if next(arrived) == N:
-            all_arrived.set()
-
-    def slow_on_next(tweet: Tweet) -> None:
-        if first[0]:
-            first[0] = False
-            assert all_arrived.wait(TIMEOUT)
-        collector.on_next(tweet)
-
-    with thread_pool(4) as pool:
-        hand_off = BoundedObserveOn(pool, maxsize=8)
-        subscription = (
-            client.sample_stream()
-            .tweets.pipe(
-                ops.take(N),
-                ops.do_action(count),
-                hand_off,
-            )
-            .subscribe(slow_on_next, collector.on_error, collector.on_completed)
-        )
-        try:
-            assert collector.done.wait(TIMEOUT)
-        finally:
-            subscription.dispose()
-    ids = collector.ids
-    assert collector.errors == []
-    assert len(ids) in (8, 9)
-    assert ids[-8:] == EXPECTED_IDS[-8:]
-    assert strictly_increasing(ids)
-    assert hand_off.dropped == N - len(ids)
-    assert collector.monitor.max_inside == 1

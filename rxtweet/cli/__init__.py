@@ -33,7 +33,7 @@ from contextlib import contextmanager
 from types import FrameType
 
 from .._version import __version__
-from . import activity, demo, rules, serve, stream, streams
+from . import activity, consume, demo, nats_server, rules, serve, stream, streams
 from .common import (
     EXIT_CODES_HELP,
     CliError,
@@ -64,6 +64,8 @@ COMMANDS: tuple[Command, ...] = (
     streams.LABELS,
     activity.COMMAND,
     serve.COMMAND,
+    consume.COMMAND,
+    nats_server.COMMAND,
 )
 
 #: Loggers whose WARNING/INFO records the command line replaces with its own notices.

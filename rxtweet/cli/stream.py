@@ -11,17 +11,23 @@ key (:func:`with_metadata`), so twarc's tools read the file as one of theirs.
 (see :mod:`rxtweet.cli.recording` for the format). ``--log FILE`` (all three) also logs to a
 file, see :mod:`rxtweet.cli.logfile`.
 
-While it runs, a one-line progress display (messages, rate, reconnects, drops) is redrawn
-on stderr when stderr is a terminal; when it is not (a log file, a service manager), a
-status line (messages, keep-alives, time since the last message) is printed every
-``--status-interval`` seconds instead. Reconnects and dropped lines are always reported on
-stderr (one line each) unless ``--quiet``. ``filter`` (API v2) first lists the active rules.
+While it runs, a one-line progress display (messages, rate, lag, reconnects, drops) is
+redrawn on stderr when stderr is a terminal (lag: the median, over the last redraw, of
+receive time minus each tweet id's Snowflake creation time); when it is not (a log file,
+a service manager), a status line (messages, keep-alives, time since the last message)
+is printed every ``--status-interval`` seconds instead. Reconnects and dropped lines are
+always reported on stderr (one line each) unless ``--quiet``. ``filter`` (API v2) first
+lists the active rules.
 
 The output file only ever holds whole lines: lines are written in blocks, and when a write
 fails (a full disk, a file size limit) the file is cut back to its last complete line, and
 the summary counts only the messages that reached it. A file given to ``-o`` that ends in
 a partial line (from a crash) is repaired before anything is appended: a complete JSON
 line that only lacks its newline gets one; a fragment is removed, with a WARNING.
+
+``--metrics-port N`` (every stream command) serves the stream's Prometheus metrics at
+``http://127.0.0.1:N/metrics`` while it runs (:func:`rxtweet.metrics.serve_prometheus`;
+needs ``pip install rxtweet[metrics]``).
 """
 
 from __future__ import annotations
@@ -36,7 +42,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
-from typing import Any, BinaryIO, Protocol
+from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
 from urllib.parse import urlencode
 
 import orjson
@@ -45,6 +51,7 @@ from reactivex import Observable
 from .._version import __version__
 from ..events import Connected, KeepAlive, MalformedMessage, Reconnecting
 from ..http import StreamRequest, redact_url
+from ..metrics.stream import lag_of, percentile
 from ..parse import Parsed
 from ..v1 import Status, Stream
 from ..v1 import client as v1_client
@@ -63,6 +70,9 @@ from .common import (
 )
 from .console import Console, printable
 from .recording import RecordWriter
+
+if TYPE_CHECKING:
+    from ..metrics.prometheus import MetricsServer
 from .spec import Command
 
 __all__ = [
@@ -135,7 +145,8 @@ def add_output_arguments(
     parser: argparse.ArgumentParser, *, metadata: bool, counted: str = "tweets"
 ) -> None:
     """``-o``, ``--limit`` (after N ``counted``), ``-q``, ``--status-interval``, ``--log``,
-    and ``--metadata`` when ``metadata``: the output options every stream command takes."""
+    ``--metrics-port``, and ``--metadata`` when ``metadata``: the output options every
+    stream command takes."""
     out = parser.add_argument_group("output")
     out.add_argument(
         "-o",
@@ -169,6 +180,16 @@ def add_output_arguments(
         help="also log to FILE (INFO, DEBUG with -v; UTC times; secrets redacted); safe to "
         "rotate with logrotate",
     )
+    out.add_argument(
+        "--metrics-port",
+        type=_port,
+        metavar="N",
+        help="serve Prometheus metrics at http://127.0.0.1:N/metrics while streaming "
+        "(0: a free port, printed; needs: pip install rxtweet[metrics])",
+    )
+    from .consume import add_to_argument  # here: consume imports this module
+
+    add_to_argument(parser)
 
 
 def add_connection_arguments(parser: argparse.ArgumentParser, *, v1: bool = False) -> None:
@@ -201,6 +222,13 @@ def _backfill_minutes(text: str) -> int:
     value = int(text)
     if not 0 <= value <= 5:
         raise argparse.ArgumentTypeError(f"must be from 0 to 5 (X's limit), not {value}")
+    return value
+
+
+def _port(text: str) -> int:
+    value = int(text)
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"must be a port from 0 to 65535, not {value}")
     return value
 
 
@@ -246,7 +274,8 @@ class Opened:
     ``--limit`` (tweets, or the events of a compliance, likes, label or activity stream) and
     their name in the notices, its request (for ``--metadata``) and its endpoint (the
     request's path under the base URL, for the recording header and the notices; for a
-    partitioned stream, the partitions follow it)."""
+    partitioned stream, the partitions follow it). ``stream`` is the stream object, for
+    ``--metrics-port`` (``None``: no metrics can be served)."""
 
     def __init__(
         self,
@@ -257,8 +286,10 @@ class Opened:
         *,
         noun: str = "tweets",
         partitions: tuple[int, ...] = (),
+        stream: Any = None,
     ) -> None:
         self.items = items
+        self.stream = stream
         self.is_tweet = is_tweet
         self.request = request
         self.noun = noun
@@ -321,7 +352,9 @@ def _open(args: argparse.Namespace, redactor: Redactor, filtered: bool, console:
     stream = client.filter_stream(**params) if filtered else client.sample_stream(**params)
     if filtered and not args.quiet:
         _show_rules(client, console)
-    return Opened(stream.items, _is_v2_tweet, stream.connection.request, client.base_url)
+    return Opened(
+        stream.items, _is_v2_tweet, stream.connection.request, client.base_url, stream=stream
+    )
 
 
 def _show_rules(client: Any, console: Console) -> None:
@@ -392,7 +425,11 @@ def _open_v1(args: argparse.Namespace, redactor: Redactor, filtered: bool) -> Op
     except (TypeError, ValueError) as exc:
         raise CliError(str(exc), ExitCode.USAGE, usage=True) from exc
     return Opened(
-        stream.items, lambda v: isinstance(v, Status), stream.connection.request, client.base_url
+        stream.items,
+        lambda v: isinstance(v, Status),
+        stream.connection.request,
+        client.base_url,
+        stream=stream,
     )
 
 
@@ -671,6 +708,27 @@ class _Counters:
         self.last_message: float | None = None  # monotonic time of the last message
         self.waiting_until: float | None = None  # monotonic time of a scheduled reconnect
         self._samples: deque[tuple[float, int]] = deque()
+        # Tweet lags (s) since the last redraw (appended on the reader thread), and the
+        # median shown (kept while no tweet comes).
+        self.lags: list[float] = []
+        self.lag: float | None = None
+
+    def tweet_lag(self, value: Any, now: float) -> None:
+        """Record the lag of the tweet ``value`` received at Unix time ``now``: from its
+        id's Snowflake time (v2 ``data.id``, v1.1 ``id``); nothing for an id that is none."""
+        data = getattr(value, "data", None)
+        doc = getattr(data, "data", data)
+        raw_id = doc.get("id") if isinstance(doc, dict) else None
+        lag = lag_of(raw_id, now)  # None for an id that lies (huge, future, not a number)
+        if lag is not None:
+            self.lags.append(lag)
+
+    def update_lag(self) -> float | None:
+        """The median lag of the tweets since the last call (else the previous median)."""
+        lags, self.lags = self.lags, []
+        if lags:
+            self.lag = percentile(sorted(lags), 0.5)
+        return self.lag
 
     def rate(self, now: float) -> float:
         """Messages per second over the last ten seconds."""
@@ -698,6 +756,7 @@ def _progress(counters: _Counters, label: str, now: float, noun: str = "tweets")
         f"{label}",
         f"{counters.messages:,} messages ({counters.tweets:,} {noun})",
         f"{counters.rate(now):.1f}/s",
+        *([f"lag {_lag(counters.lag)}"] if counters.lag is not None else []),
         f"keep-alives {counters.keep_alives:,}",
         f"reconnects {counters.reconnects}",
         f"dropped {counters.dropped}",
@@ -706,6 +765,15 @@ def _progress(counters: _Counters, label: str, now: float, noun: str = "tweets")
     if counters.waiting_until is not None and counters.waiting_until > now:
         bits.append(f"reconnecting in {counters.waiting_until - now:.0f} s")
     return "  ".join(bits)
+
+
+def _lag(seconds: float) -> str:
+    """``0.84 s``, ``12.3 s``, ``1:02:03``: a lag for the progress line."""
+    if seconds < 10:
+        return f"{seconds:.2f} s"
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    return _clock(seconds)
 
 
 def _status(counters: _Counters, now: float, noun: str = "tweets") -> str:
@@ -748,6 +816,8 @@ def _run(
     is_tweet = opened.is_tweet
     noun = opened.noun
     lines = sink.lines
+    # Lag from Snowflake ids: tweets only (other streams' ids need not be Snowflakes).
+    lag_of_tweets = noun == "tweets"
 
     def notice(text: str) -> None:
         if not quiet:
@@ -765,6 +835,8 @@ def _run(
                 counters.last_message = time.monotonic()
                 if tweet:
                     counters.tweets += 1
+                    if lag_of_tweets:
+                        counters.tweet_lag(item.value, now)
                     if limit is not None and counters.tweets >= limit:
                         done.set()
             elif type(item) is KeepAlive:
@@ -804,10 +876,12 @@ def _run(
     status_every: float = 0.0 if console.tty or quiet else args.status_interval
     next_status = counters.started + status_every
     interrupted = False
+    exporter = _serve_metrics(opened, args, notice)
     subscription = opened.items.subscribe(on_next, on_error, done.set)
     try:
         while not done.wait(_TICK if not status_every else min(_TICK, status_every)):
             lines.flush()
+            counters.update_lag()
             now = time.monotonic()
             if not quiet:
                 console.live([_progress(counters, label, now, noun)])
@@ -821,6 +895,8 @@ def _run(
     finally:
         done.set()  # later items are ignored, even those already on their way
         subscription.dispose()
+        if exporter is not None:
+            exporter.close()
         console.clear()
     try:
         lines.flush()
@@ -856,10 +932,41 @@ def _run(
     return ExitCode.INTERRUPTED if interrupted else ExitCode.OK
 
 
+def _serve_metrics(
+    opened: Opened, args: argparse.Namespace, notice: Callable[[str], None]
+) -> MetricsServer | None:
+    """Start ``--metrics-port``'s Prometheus endpoint (``None`` when not asked for).
+
+    Raises:
+        CliError: ``prometheus-client`` is missing, or the port cannot be bound.
+    """
+    port: int | None = getattr(args, "metrics_port", None)
+    if port is None:
+        return None
+    if opened.stream is None:
+        raise CliError("--metrics-port: this command's stream has no metrics", ExitCode.USAGE)
+    try:
+        from ..metrics.prometheus import serve_prometheus
+
+        exporter = serve_prometheus(opened.stream, port=port)
+    except ImportError as exc:
+        raise CliError(
+            "--metrics-port needs prometheus-client", hint="pip install rxtweet[metrics]"
+        ) from exc
+    except OSError as exc:
+        raise CliError(f"--metrics-port {port}: cannot serve: {exc.strerror or exc}") from exc
+    notice(f"serving Prometheus metrics at {exporter.url}")
+    return exporter
+
+
 def _stream_command(
     args: argparse.Namespace, redactor: Redactor, console: Console, *, filtered: bool
 ) -> int:
     opened = _open(args, redactor, filtered, console)
+    if getattr(args, "to", None):
+        from .consume import publish_opened
+
+        return publish_opened(opened, args, console)
     metadata = _Metadata(opened.request) if args.metadata else None
     with _output(args.output) as (lines, name):
         return _run(opened, _JsonlSink(lines, metadata), name, args, console)
@@ -873,6 +980,10 @@ def write_stream(opened: Opened, args: argparse.Namespace, console: Console) -> 
     whose arguments come from :func:`add_output_arguments` and
     :func:`add_connection_arguments`.
     """
+    if getattr(args, "to", None):
+        from .consume import publish_opened
+
+        return publish_opened(opened, args, console)
     metadata = _Metadata(opened.request) if getattr(args, "metadata", False) else None
     with _output(args.output) as (lines, name):
         return _run(opened, _JsonlSink(lines, metadata), name, args, console)

@@ -197,7 +197,13 @@ def open_v2_stream(
     connection = stream.connection
     partitions: tuple[int, ...] = tuple(getattr(connection, "partitions", None) or ())
     return Opened(
-        stream.items, counts, connection.request, client.base_url, noun=noun, partitions=partitions
+        stream.items,
+        counts,
+        connection.request,
+        client.base_url,
+        noun=noun,
+        partitions=partitions,
+        stream=stream,
     )
 
 

@@ -5,6 +5,11 @@ the source has completed or failed, a new subscriber gets only that terminal not
 For a stream connection the useful behaviour is RxJS 7's ``share()``: the first subscriber
 opens the connection, the last one to leave closes it, and after the source ends (or
 everyone left) the next subscriber opens a fresh one.
+
+A *passive tap* (:meth:`SharedConnection.tap`, also on the shared observable itself:
+``connection.items.tap(on_item)``) sees every item of every connection while it is attached,
+without being a subscriber: it neither opens a connection nor keeps one open. Metrics
+(:mod:`rxtweet.metrics`) observe a stream this way.
 """
 
 from __future__ import annotations
@@ -12,10 +17,10 @@ from __future__ import annotations
 import logging
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from types import CodeType, FrameType
-from typing import Final, Generic, TypeVar
+from typing import Final, Generic, TypeVar, cast
 
 import reactivex.run
 from reactivex import Observable, abc
@@ -23,7 +28,7 @@ from reactivex.disposable import Disposable, SingleAssignmentDisposable
 
 from ..errors import BlockedInsideHold
 
-__all__ = ["BlockedInsideHold", "SharedConnection", "share_connection"]
+__all__ = ["BlockedInsideHold", "SharedConnection", "SharedObservable", "share_connection"]
 
 _T = TypeVar("_T")
 
@@ -48,6 +53,19 @@ def _blocking_call_on_stack() -> bool:
             return True
         frame = frame.f_back
     return False
+
+
+class SharedObservable(Observable[_T]):
+    """The observable of a :class:`SharedConnection`: an ``Observable`` that also offers
+    :meth:`tap` (so code holding only ``stream.items`` can observe it passively)."""
+
+    def __init__(self, shared: SharedConnection[_T]) -> None:
+        super().__init__(shared._subscribe)
+        self._shared = shared
+
+    def tap(self, on_next: Callable[[_T], None]) -> abc.DisposableBase:
+        """:meth:`SharedConnection.tap` of the connection this observable shares."""
+        return self._shared.tap(on_next)
 
 
 class SharedConnection(Generic[_T]):
@@ -76,11 +94,53 @@ class SharedConnection(Generic[_T]):
         self._holds = 0
         # The threads inside hold() now (with their depth): only they can deadlock on it.
         self._holders: dict[int, int] = {}
+        # Passive taps: added to every share's observers, never counted (see tap()).
+        self._taps: tuple[_Tap[_T], ...] = ()
 
     @property
-    def observable(self) -> Observable[_T]:
-        """The shared observable: subscribe to it any number of times."""
-        return Observable(self._subscribe)
+    def observable(self) -> SharedObservable[_T]:
+        """The shared observable: subscribe to it any number of times (it also has
+        :meth:`~SharedObservable.tap`)."""
+        return SharedObservable(self)
+
+    def tap(self, on_next: Callable[[_T], None]) -> abc.DisposableBase:
+        """Call ``on_next(item)`` for every item of the shared subscription, now and after
+        any reconnection, until the returned disposable is disposed.
+
+        A tap is not a subscriber: it never opens the upstream subscription, does not keep
+        it open (the last real subscriber's leaving still closes it), and is not counted in
+        :attr:`subscribers`. It sees no ``on_error``/``on_completed`` (a stream's own end is
+        an item: ``Disconnected``). ``on_next`` runs on the thread that delivers the item,
+        one call at a time as the upstream delivers them (a tap attached before a share
+        begins sees each of its items before that share's subscribers do); it must be
+        quick; an exception it raises is logged and dropped (it neither ends the
+        upstream nor keeps the item from the subscribers). Disposing is idempotent and thread-safe;
+        an item already being delivered may still reach ``on_next`` once.
+
+        >>> shared = SharedConnection(reactivex.of(1, 2))
+        >>> seen = []
+        >>> tap = shared.tap(seen.append)
+        >>> seen, shared.connected   # attaching opened nothing
+        ([], False)
+        >>> shared.observable.subscribe(lambda n: None) and seen
+        [1, 2]
+        >>> tap.dispose()
+        """
+        tap = _Tap(on_next)
+        with self._lock:
+            self._taps = (*self._taps, tap)
+            subject = self._subject
+            if subject is not None:
+                subject.add(cast("abc.ObserverBase[_T]", tap))
+
+        def dispose() -> None:
+            with self._lock:
+                self._taps = tuple(t for t in self._taps if t is not tap)
+                subject = self._subject
+            if subject is not None:
+                subject.remove(cast("abc.ObserverBase[_T]", tap))
+
+        return Disposable(dispose)
 
     @property
     def connected(self) -> bool:
@@ -140,6 +200,8 @@ class SharedConnection(Generic[_T]):
         with self._lock:
             if self._subject is None:
                 self._subject = _Multicast()
+                for tap in self._taps:
+                    self._subject.add(cast("abc.ObserverBase[_T]", tap))
             subject = self._subject
             self._count += 1
             subject.add(observer)
@@ -194,6 +256,36 @@ class SharedConnection(Generic[_T]):
             subject.on_completed()
 
         connection.disposable = self._source.subscribe(subject.on_next, on_error, on_completed)
+
+
+class _Tap(Generic[_T]):
+    """A passive observer of a share: items only (see :meth:`SharedConnection.tap`).
+
+    An exception from the tap's function is logged (the first with its traceback, the
+    rest at DEBUG) and goes no further: a passive observer must not end the stream or keep
+    the item from the subscribers after it."""
+
+    __slots__ = ("_failed", "_function")
+
+    def __init__(self, on_next: Callable[[_T], None]) -> None:
+        self._function = on_next
+        self._failed = False
+
+    def on_next(self, value: _T) -> None:
+        try:
+            self._function(value)
+        except Exception:
+            if self._failed:
+                log.debug("a passive tap of a shared stream raised again", exc_info=True)
+            else:
+                self._failed = True
+                log.exception("a passive tap of a shared stream raised (the stream goes on)")
+
+    def on_error(self, error: Exception) -> None:
+        pass
+
+    def on_completed(self) -> None:
+        pass
 
 
 class _Multicast(Generic[_T]):

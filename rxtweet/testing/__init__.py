@@ -14,6 +14,11 @@
 * The server answers every v2 stream X serves, with X's partitions (disjoint shards of an
   endpoint's messages; ``partition`` required and range-checked) and the activity
   subscriptions endpoint.
+* Timeline mode (``FakeStreamServer(timeline=Timeline(...))``, :mod:`rxtweet.testing.timeline`):
+  a scaled server clock, messages published on it whether anyone is connected, Snowflake ids
+  of the publish time, ``backfill_minutes`` and ``start_time``/``end_time`` replays with X's
+  duplicates, redundant connections up to X's limit, and cuts on demand — for recovery and
+  de-duplication tests.
 * :func:`live_threads`: the threads of rxtweet still running (re-exported from
   :mod:`rxtweet.scheduling`), for a fixture asserting that a test left nothing behind.
 * :class:`MockTransport`: a transport answering from a function (e.g. a
@@ -57,6 +62,7 @@ from .generate import (
 from .mock_transport import MockTransport
 from .problems import default_error_body
 from .server import FakeStreamServer
+from .timeline import PublishedMessage, Timeline, snowflake_id, snowflake_time
 from .values import Attempt, Chunking, Ending, FieldsMode, MessageSource, RecordedRequest
 
 __all__ = [
@@ -67,7 +73,9 @@ __all__ = [
     "FieldsMode",
     "MessageSource",
     "MockTransport",
+    "PublishedMessage",
     "RecordedRequest",
+    "Timeline",
     "default_error_body",
     "generate_activity_messages",
     "generate_compliance_messages",
@@ -75,4 +83,6 @@ __all__ = [
     "generate_like_messages",
     "generate_v2_messages",
     "live_threads",
+    "snowflake_id",
+    "snowflake_time",
 ]

@@ -67,7 +67,9 @@ import hmac
 import itertools
 import logging
 import math
+import select
 import socket
+import struct
 import threading
 import time
 from collections import deque
@@ -110,6 +112,17 @@ from .rules import RulesStore, _CompiledRule
 from .rules import _compile_rule as _compile_rule
 from .rules import _Tweet as _Tweet
 from .shaping import FILTERED_STREAM_PATH, TWEET_STREAM_PATHS, _Shaper
+from .timeline import (
+    PublishedMessage,
+    Timeline,
+    _CutEnding,
+    _OpenStream,
+    _partition_filter,
+    _Plan,
+    _SourceTimeline,
+    plan_request,
+    run_stream,
+)
 from .values import (
     _FIELDS_MODES,
     Attempt,
@@ -127,7 +140,9 @@ __all__ = [
     "FakeStreamServer",
     "FieldsMode",
     "MessageSource",
+    "PublishedMessage",
     "RecordedRequest",
+    "Timeline",
     "default_error_body",
 ]
 
@@ -159,6 +174,7 @@ _DEFAULT_SOURCES: dict[str, Callable[[], Iterable[Any]]] = {
 _ScriptKey = tuple[str | None, int | None]
 
 _HOLD_POLL = 0.02  # how often a held connection with budget left looks for new messages
+_CUT_ENDINGS = frozenset({"cut", "close", "reset", "stall"})
 
 
 class FakeStreamServer:
@@ -208,6 +224,11 @@ class FakeStreamServer:
             as ``match_rules``). A scripted :class:`Attempt` with a non-200 ``status`` or a
             ``body`` is still served as scripted; a scripted plain 200 is not consumed.
         rules: rules to start with, as ``{"value": ..., "tag": ...}`` mappings.
+        timeline: a :class:`~rxtweet.testing.Timeline` switches the server to timeline mode
+            (X's model: messages published on a server clock whether anyone is connected,
+            live connections, ``backfill_minutes`` and ``start_time``/``end_time`` replays
+            with duplicates, redundant connections up to a limit); see "Timeline mode"
+            below. ``None`` (default): the exactly-once cursor described above.
         host, port: where to listen (default: ``127.0.0.1`` and an ephemeral port).
 
     Rule matching (``match_rules=True``) evaluates a documented subset of X's rule syntax,
@@ -250,6 +271,18 @@ class FakeStreamServer:
     connection did not finish is sent again, whole, by the next connection to THE SAME
     partition. ``script(..., partition=3)`` scripts the connections to partition 3 only.
 
+    Timeline mode (``timeline=Timeline(rate=..., time_scale=..., start=...)``; the details are
+    in :mod:`rxtweet.testing.timeline`): :meth:`now` is the server clock (give it to the client
+    as ``clock=server.now``); the k-th message of a source is published at
+    ``start + k / rate`` server seconds, Tweets with a Snowflake id of that time; a request
+    without recovery parameters gets what is published after it arrived, ``backfill_minutes``
+    first replays the last N minutes (duplicates included), ``start_time``/``end_time``
+    streams that window and then ends the response cleanly. :meth:`published` and
+    :meth:`timeline_messages` show the timeline; :meth:`cut` ends open responses now;
+    :meth:`open_streams` lists them; each stream's :class:`RecordedRequest` has ``kind``,
+    ``server_time`` and ``sent``. Scripts work as in cursor mode (``Attempt.messages`` and
+    ``Attempt.duration`` bound what a connection sends before its ending).
+
     Besides streams, the server answers the rules endpoint ``/2/tweets/search/stream/rules``
     (GET with optional ``ids``; POST ``add``/``delete``, ``dry_run``, ``delete_all``) from an
     in-memory rule set, the activity subscriptions endpoint ``/2/activity/subscriptions``
@@ -270,9 +303,12 @@ class FakeStreamServer:
         match_rules: bool = True,
         require_rules: bool | None = None,
         rules: Iterable[Mapping[str, Any]] | None = None,
+        timeline: Timeline | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
     ) -> None:
+        if timeline is not None and not isinstance(timeline, Timeline):
+            raise TypeError("timeline must be a Timeline")
         if keepalive_interval is not None and not keepalive_interval > 0:
             raise ValueError("keepalive_interval must be > 0 or None")
         if default is not None and not isinstance(default, Attempt):
@@ -336,6 +372,12 @@ class FakeStreamServer:
         self._rules = RulesStore(rules)  # guarded by self._lock
         self._subscriptions = ActivitySubscriptionsStore()  # guarded by self._lock
 
+        self._timeline = timeline
+        self._t0: float | None = None  # monotonic time of start(), timeline mode
+        self._epoch = 0.0  # server time at _t0
+        self._timelines: dict[str | None, _SourceTimeline] = {}  # by endpoint; None: v1.1
+        self._open: dict[int, _OpenStream] = {}  # by record index; guarded by self._lock
+
     # ------------------------------------------------------------------ lifecycle
 
     def start(self) -> FakeStreamServer:
@@ -359,6 +401,8 @@ class FakeStreamServer:
             self._close_cursors()
             raise
         self._listener = listener
+        if self._timeline is not None:
+            self._start_timelines(self._timeline)
         host, port = listener.getsockname()[:2]
         self._address = (str(host), int(port))
         self._acceptor = threading.Thread(
@@ -417,6 +461,24 @@ class FakeStreamServer:
             logger.error("fake stream server: threads did not stop within %gs: %s", timeout, stuck)
         else:
             logger.debug("fake stream server on %s stopped", self.url)
+
+    def _start_timelines(self, config: Timeline) -> None:
+        self._epoch = config.start if config.start is not None else time.time()
+        self._t0 = time.monotonic()
+        by_source: dict[int, _SourceTimeline] = {}
+
+        def timeline_of(cursor: _Cursor, name: str, tweets: bool) -> _SourceTimeline:
+            found = by_source.get(id(cursor))
+            if found is None:
+                found = _SourceTimeline(cursor, config, self._epoch, tweets=tweets, name=name)
+                by_source[id(cursor)] = found
+            return found
+
+        self._timelines[None] = timeline_of(self._cursor, "messages", True)
+        for name, served in SERVED_ENDPOINTS.items():
+            self._timelines[name] = timeline_of(
+                self._cursors[name], name, tweets=served.kind == "tweets"
+            )
 
     def _close_cursors(self) -> None:
         self._cursor.close()
@@ -579,6 +641,129 @@ class FakeStreamServer:
         with self._lock:
             return self._rules.snapshot()
 
+    # ------------------------------------------------------------------ timeline mode
+
+    def now(self) -> float:
+        """The server time, epoch seconds: ``start + monotonic elapsed * time_scale``.
+
+        Thread-safe; meant as the client's ``clock`` (``clock=server.now``).
+
+        Raises:
+            RuntimeError: not in timeline mode, or the server was never started.
+        """
+        config = self._timeline
+        if config is None:
+            raise RuntimeError("now() needs timeline mode: FakeStreamServer(timeline=Timeline())")
+        if self._t0 is None:
+            raise RuntimeError("FakeStreamServer is not started: its clock has not begun")
+        return self._epoch + (time.monotonic() - self._t0) * config.time_scale
+
+    def _timeline_for(
+        self, endpoint: str, partition: int | None
+    ) -> tuple[_SourceTimeline, Callable[[int], bool]]:
+        if self._timeline is None:
+            raise RuntimeError("not in timeline mode: FakeStreamServer(timeline=Timeline())")
+        served = SERVED_ENDPOINTS.get(endpoint) or ENDPOINTS_BY_PATH.get(endpoint)
+        if served is None:
+            raise ValueError(f"unknown endpoint {endpoint!r}")
+        if partition is not None and (
+            served.partitions is None or not 1 <= partition <= served.partitions
+        ):
+            raise ValueError(f"{served.name} has no partition {partition}")
+        timeline = self._timelines[served.name]
+        timeline.advance(self.now())
+        return timeline, _partition_filter(served, partition)
+
+    def timeline_messages(
+        self, endpoint: str = "sample", partition: int | None = None
+    ) -> list[PublishedMessage]:
+        """The retained messages of ``endpoint`` (name or path) published so far, in order.
+
+        With ``partition``, that partition's only (``seq % N + 1 == partition``); without, all
+        of them. These are the messages as published (before field trimming and rule
+        matching: on the filtered stream, a connection is sent only those matching a rule).
+        Messages older than the retention are not listed (see :class:`Timeline`).
+
+        Raises:
+            RuntimeError: not in timeline mode or not started.
+            ValueError: unknown endpoint, or a partition it does not have.
+        """
+        timeline, accept = self._timeline_for(endpoint, partition)
+        return [m for m in timeline.snapshot() if accept(m.seq)]
+
+    def published(self, endpoint: str = "sample", partition: int | None = None) -> list[str]:
+        """The ids of :meth:`timeline_messages` (see :attr:`PublishedMessage.id`), in order."""
+        return [m.id for m in self.timeline_messages(endpoint, partition)]
+
+    def open_streams(
+        self, endpoint: str | None = None, partition: int | None = None
+    ) -> list[RecordedRequest]:
+        """The stream responses in progress (timeline mode), optionally of one endpoint/partition.
+
+        A response whose client has just gone may still be listed until its thread notices.
+        """
+        name = self._endpoint_name(endpoint)
+        with self._lock:
+            return [
+                self._records[index]
+                for index, stream in sorted(self._open.items())
+                if (name is None or stream.endpoint == name)
+                and (partition is None or stream.partition == partition)
+            ]
+
+    def cut(
+        self,
+        endpoint: str | None = None,
+        partition: int | None = None,
+        *,
+        connection: int | None = None,
+        ending: _CutEnding = "reset",
+        timeout: float = 2.0,
+    ) -> int:
+        """End the matching stream responses in progress now (timeline mode).
+
+        Matches open responses of ``endpoint`` (name or path), ``partition`` and TCP
+        ``connection`` number (:attr:`RecordedRequest.connection`); ``None`` matches any.
+        ``ending``: ``"reset"`` (TCP RST), ``"cut"`` (half of the next message, then FIN),
+        ``"close"`` (a clean end of the response) or ``"stall"`` (silence from now on,
+        socket open: the client's read timeout has to notice). The timeline goes on.
+        Blocks until each matching response applied it (at most ``timeout`` seconds).
+        Returns how many responses were asked to end.
+
+        Raises:
+            RuntimeError: not in timeline mode.
+            ValueError: unknown endpoint or ending.
+        """
+        if self._timeline is None:
+            raise RuntimeError("cut() needs timeline mode: FakeStreamServer(timeline=Timeline())")
+        if ending not in _CUT_ENDINGS:
+            raise ValueError(f"ending must be one of {sorted(_CUT_ENDINGS)}, not {ending!r}")
+        name = self._endpoint_name(endpoint)
+        with self._lock:
+            targets = [
+                stream
+                for stream in self._open.values()
+                if (name is None or stream.endpoint == name)
+                and (partition is None or stream.partition == partition)
+                and (connection is None or stream.connection == connection)
+            ]
+        for stream in targets:
+            stream.request_cut(ending)
+        deadline = time.monotonic() + timeout
+        for stream in targets:
+            if not stream.applied.wait(max(0.0, deadline - time.monotonic())):
+                logger.warning("cut(): connection %d did not end in time", stream.connection)
+        return len(targets)
+
+    @staticmethod
+    def _endpoint_name(endpoint: str | None) -> str | None:
+        if endpoint is None:
+            return None
+        served = SERVED_ENDPOINTS.get(endpoint) or ENDPOINTS_BY_PATH.get(endpoint)
+        if served is None:
+            raise ValueError(f"unknown endpoint {endpoint!r}")
+        return served.name
+
     def __repr__(self) -> str:
         where = self.url if self._address else "unbound"
         return f"<FakeStreamServer {where} {self._state}>"
@@ -720,6 +905,8 @@ class FakeStreamServer:
                 )
             if no_rules:
                 return self._answer(conn, request, index, 409)
+            if self._timeline is not None:
+                return self._serve_timeline(conn, request, index, self._timeline, served, partition)
             return self._serve_attempt(
                 conn, request, index, v1=False, served=served, partition=partition
             )
@@ -736,6 +923,8 @@ class FakeStreamServer:
                     return self._answer(conn, request, index, 500)
                 if not verified:
                     return self._answer(conn, request, index, 401, v1=True)
+            if self._timeline is not None:
+                return self._serve_timeline(conn, request, index, self._timeline, None, None)
             return self._serve_attempt(conn, request, index, v1=True, served=None, partition=None)
         if path == RULES_PATH:
             if request.method == "GET":
@@ -826,6 +1015,75 @@ class FakeStreamServer:
 
     # ------------------------------------------------------------------ streams
 
+    def _serve_timeline(
+        self,
+        conn: _Conn,
+        request: _Request,
+        index: int,
+        config: Timeline,
+        served: ServedEndpoint | None,
+        partition: int | None,
+    ) -> bool:
+        """A stream request in timeline mode: recovery parameters, the connection limit."""
+        now = self.now()
+        plan = (
+            plan_request(config, request.query, now) if served is not None else _Plan("live", now)
+        )
+        if not isinstance(plan, _Plan):
+            message, parameters = plan
+            body = _invalid_request(message, parameters)
+            return self._answer(conn, request, index, 400, body=body, ctype=_PROBLEM_JSON)
+        name = served.name if served is not None else None
+        self._update(index, server_time=now, kind=plan.kind)
+        window = plan.kind == "window"
+        limit = config.max_recoveries if window else config.max_connections
+        with self._lock:
+            # A connection whose client already left (FIN/RST queued) is not counted, even
+            # if its thread has not noticed yet: a client reconnecting at once is not refused.
+            busy = sum(
+                1
+                for stream in self._open.values()
+                if stream.endpoint == name
+                and stream.partition == partition
+                and (stream.kind == "window") == window
+                and _peer_open(stream.sock)
+            )
+            stream: _OpenStream | None = None
+            if served is None or busy < limit:
+                stream = _OpenStream(index, conn.number, name, partition, plan.kind, conn.sock)
+                self._open[index] = stream
+        if stream is None:
+            logger.debug(
+                "connection %d: %d open on %s/%s -> 429", conn.number, busy, name, partition
+            )
+            body, ctype = default_error_body(429)
+            self._update(index, status=429)
+            return self._send_simple(
+                conn,
+                429,
+                body,
+                ctype,
+                keep_alive=request.keep_alive,
+                extra=_rate_limit_headers(remaining=48),
+            )
+        try:
+            return self._serve_attempt(
+                conn,
+                request,
+                index,
+                v1=served is None,
+                served=served,
+                partition=partition,
+                timeline=(plan, stream),
+            )
+        finally:
+            self._unregister(index)
+            stream.applied.set()
+
+    def _unregister(self, index: int) -> None:
+        with self._lock:
+            self._open.pop(index, None)
+
     def _serve_attempt(
         self,
         conn: _Conn,
@@ -835,6 +1093,7 @@ class FakeStreamServer:
         v1: bool,
         served: ServedEndpoint | None,
         partition: int | None,
+        timeline: tuple[_Plan, _OpenStream] | None = None,
     ) -> bool:
         name = served.name if served is not None else None
         with self._lock:
@@ -873,6 +1132,18 @@ class FakeStreamServer:
         _merge(headers, attempt.headers)
         conn.sock.sendall(_head(200, headers))
 
+        shaper = _Shaper(
+            request.path,
+            request.query,
+            fields=self._fields if not v1 else "all",
+            match_rules=self._match_rules and not v1,
+            rules=self._current_rules,
+            on_unmatched=self._count_unmatched,
+        )
+        if timeline is not None:
+            return self._timeline_body(
+                conn, request, index, attempt, shaper, served, partition, *timeline
+            )
         cursor: _Cursor | _PartitionView
         on_sent: Callable[[int], None] = self._count_sent
         if name is None:
@@ -883,14 +1154,6 @@ class FakeStreamServer:
             cursor = self._sharded[name].view(partition)
             on_sent = functools.partial(self._count_partition_sent, (name, partition))
         body_writer = _Body(conn.sock, attempt, on_sent, self._stopping)
-        shaper = _Shaper(
-            request.path,
-            request.query,
-            fields=self._fields if not v1 else "all",
-            match_rules=self._match_rules and not v1,
-            rules=self._current_rules,
-            on_unmatched=self._count_unmatched,
-        )
         try:
             outcome = self._stream(conn, body_writer, attempt, shaper, cursor)
         except BaseException:
@@ -898,11 +1161,75 @@ class FakeStreamServer:
             raise
         cursor.push_front(body_writer.unsent())
         logger.debug("connection %d: stream %s", conn.number, outcome)
-        if outcome == "cut":
+        return self._after_stream(conn, request, index, outcome)
+
+    def _after_stream(self, conn: _Conn, request: _Request, index: int, outcome: str) -> bool:
+        if outcome in ("cut", "reset"):
+            if outcome == "reset":
+                # SO_LINGER 0: close() sends RST instead of FIN.
+                with contextlib.suppress(OSError):
+                    conn.sock.setsockopt(
+                        socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)
+                    )
             self._close_socket(conn.sock)
             self._update(index, ended_at=time.monotonic())
             return False
         return outcome == "done" and request.keep_alive
+
+    def _timeline_body(
+        self,
+        conn: _Conn,
+        request: _Request,
+        index: int,
+        attempt: Attempt,
+        shaper: _Shaper,
+        served: ServedEndpoint | None,
+        partition: int | None,
+        plan: _Plan,
+        stream: _OpenStream,
+    ) -> bool:
+        config = self._timeline
+        assert config is not None
+        name = served.name if served is not None else None
+        keepalive = (
+            attempt.keepalive_interval
+            if attempt.keepalive_interval is not None
+            else self._keepalive_interval
+        )
+        key = (name, partition) if name is not None and partition is not None else None
+        body = _Body(
+            conn.sock,
+            attempt,
+            functools.partial(self._count_stream_sent, index, key),
+            self._stopping,
+        )
+
+        def idle(until: float, writer: _Body | None) -> bool:
+            return self._idle(conn, until, writer, keepalive if writer is not None else None)
+
+        outcome = run_stream(
+            timeline=self._timelines[name],
+            plan=plan,
+            accept=_partition_filter(served, partition),
+            body=body,
+            shaper=shaper,
+            attempt=attempt,
+            ctl=stream,
+            clock=self.now,
+            time_scale=config.time_scale,
+            idle=idle,
+            unregister=functools.partial(self._unregister, index),
+        )
+        logger.debug("connection %d: %s stream %s", conn.number, plan.kind, outcome)
+        return self._after_stream(conn, request, index, outcome)
+
+    def _count_stream_sent(self, index: int, key: tuple[str, int] | None, n: int) -> None:
+        with self._lock:
+            self._sent += n
+            if key is not None:
+                self._sent_by_partition[key] = self._sent_by_partition.get(key, 0) + n
+            record = self._records[index]
+            self._records[index] = replace(record, sent=record.sent + n)
 
     def _count_sent(self, n: int) -> None:
         with self._lock:
@@ -939,18 +1266,21 @@ class FakeStreamServer:
         count = 0
         skipped = 0
         next_due = time.monotonic()
-        while limit is None or count < limit:
+        deadline = next_due + attempt.duration if attempt.duration is not None else math.inf
+        while (limit is None or count < limit) and time.monotonic() < deadline:
             if interval and time.monotonic() < next_due:
                 body.pump()
-                if not self._idle(conn, next_due, body, keepalive):
+                if not self._idle(conn, min(next_due, deadline), body, keepalive):
                     return "gone"
+                continue
             message = cursor.take()
             if message is None:
                 if attempt.ending != "hold":
                     break
                 # Held: wait for messages fed later (or re-queued by a cut elsewhere).
                 body.pump()
-                if not self._idle(conn, time.monotonic() + _HOLD_POLL, body, keepalive):
+                wake = min(time.monotonic() + _HOLD_POLL, deadline)
+                if not self._idle(conn, wake, body, keepalive):
                     return "gone"
                 continue
             wire = shaper.shape(message) if shaper.active else message
@@ -979,6 +1309,8 @@ class FakeStreamServer:
         if attempt.ending == "cut":
             body.cut(cursor.peek_shaped(shaper.shape) if shaper.active else cursor.peek())
             return "cut"
+        if attempt.ending == "reset":
+            return "reset"
         self._idle(conn, math.inf, body if attempt.ending == "hold" else None, keepalive)
         return "gone"
 
@@ -1015,6 +1347,22 @@ class FakeStreamServer:
             if not data:
                 return False
             # A client talking during a streaming response: ignore what it says.
+        return False
+
+
+def _peer_open(sock: socket.socket) -> bool:
+    """Whether the client of ``sock`` may still be there (no FIN or RST received yet).
+
+    Never blocks (another thread owns the socket): a socket with nothing to read is open.
+    """
+    try:
+        readable, _, _ = select.select([sock], [], [], 0)
+        if not readable:
+            return True
+        return bool(sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT))
+    except BlockingIOError:
+        return True
+    except (OSError, ValueError):
         return False
 
 

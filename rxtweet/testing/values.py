@@ -19,7 +19,7 @@ from rxtweet.http import redact_headers
 
 __all__ = ["Attempt", "Chunking", "Ending", "FieldsMode", "MessageSource", "RecordedRequest"]
 
-Ending: TypeAlias = Literal["close", "cut", "stall", "hold"]
+Ending: TypeAlias = Literal["close", "cut", "reset", "stall", "hold"]
 Chunking: TypeAlias = Literal["line", "random", "byte"]
 
 #: What ``FakeStreamServer(messages=...)`` accepts: a ``str`` or path-like is a JSONL file;
@@ -27,7 +27,7 @@ Chunking: TypeAlias = Literal["line", "random", "byte"]
 #: compactly), ``str`` (UTF-8) or ``bytes`` (sent verbatim).
 MessageSource: TypeAlias = "str | os.PathLike[str] | Iterable[Any]"
 
-_ENDINGS = frozenset({"close", "cut", "stall", "hold"})
+_ENDINGS = frozenset({"close", "cut", "reset", "stall", "hold"})
 _CHUNKINGS = frozenset({"line", "random", "byte"})
 
 FieldsMode: TypeAlias = Literal["requested", "all"]
@@ -46,17 +46,23 @@ class Attempt:
             as a complete, non-streaming response (e.g. a captive-portal page).
         headers: extra response headers; they override defaults of the same name.
         messages: how many messages from the shared cursor this connection sends
-            (``None``: until the source is exhausted).
+            (``None``: until the source is exhausted; in timeline mode: no limit).
+        duration: real seconds after the response head after which no more messages are
+            sent and ``ending`` applies (``None``: no time limit). Whichever of ``messages``
+            and ``duration`` comes first ends the messages.
         ending: what follows the messages: ``"close"`` (terminating chunk), ``"cut"`` (half
             of the next message, then an abrupt close; that message stays in the cursor),
-            ``"stall"`` (silence, socket open) or ``"hold"`` (keep-alives until the client
-            leaves). Applied also when the source runs dry before ``messages`` were sent.
+            ``"reset"`` (a TCP RST: ``SO_LINGER`` 0, then close; unsent messages stay in the
+            cursor), ``"stall"`` (silence, socket open) or ``"hold"`` (keep-alives until the
+            client leaves). Applied also when the source runs dry before ``messages`` were
+            sent (cursor mode; in timeline mode a dry source just means waiting).
         chunking: HTTP chunk boundaries: ``"line"`` (one chunk per message), ``"random"``
             (random sizes from ``seed``, independent of message boundaries) or ``"byte"``
             (one byte per chunk, so multi-byte UTF-8 characters are split).
         gzip: send ``content-encoding: gzip``; one gzip stream, sync-flushed per message.
         keepalive_interval: seconds of silence before a keep-alive (``None``: the server's).
-        rate: messages per second (``None``: as fast as the client reads).
+        rate: messages per second (``None``: as fast as the client reads). Ignored in
+            timeline mode, where the timeline paces live messages.
         delay: seconds to wait before sending the response headers.
         seed: seeds the random chunk sizes.
     """
@@ -65,6 +71,7 @@ class Attempt:
     body: Mapping[str, Any] | bytes | str | None = None
     headers: Mapping[str, str] | None = None
     messages: int | None = None
+    duration: float | None = None
     ending: Ending = "hold"
     chunking: Chunking = "line"
     gzip: bool = False
@@ -90,6 +97,8 @@ class Attempt:
             raise ValueError(f"chunking must be one of {sorted(_CHUNKINGS)}, not {self.chunking!r}")
         if self.messages is not None and self.messages < 0:
             raise ValueError("messages must be >= 0 or None")
+        if self.duration is not None and not self.duration >= 0:
+            raise ValueError("duration must be >= 0 or None")
         if self.keepalive_interval is not None and not self.keepalive_interval > 0:
             raise ValueError("keepalive_interval must be > 0 or None")
         if self.rate is not None and not self.rate > 0:
@@ -120,6 +129,11 @@ class RecordedRequest:
     connection. ``endpoint`` is the name of the v2 stream requested (``"firehose"``,
     ``"compliance_users"`` ...; ``None`` for other paths) and ``partition`` the partition a
     valid request to a partitioned stream asked for (else ``None``).
+
+    Timeline mode (``FakeStreamServer(timeline=...)``) also fills, for stream requests:
+    ``server_time``, the server time (epoch seconds) the request arrived; ``kind``, what it
+    is (``"live"``, ``"backfill"`` or ``"window"``; ``None`` before it is known or in cursor
+    mode); ``sent``, how many messages were completely written on it so far.
     """
 
     method: str
@@ -134,9 +148,14 @@ class RecordedRequest:
     connection: int = 0
     endpoint: str | None = None
     partition: int | None = None
+    sent: int = 0
+    server_time: float | None = None
+    kind: str | None = None
 
     def __repr__(self) -> str:
         where = "" if self.partition is None else f" partition={self.partition}"
+        if self.kind is not None:
+            where += f" kind={self.kind} sent={self.sent}"
         return (
             f"RecordedRequest({self.method} {self.path} query={self.query!r} "
             f"headers={redact_headers(self.headers)!r} body=<{len(self.body)} bytes> "

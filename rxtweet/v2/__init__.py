@@ -25,6 +25,7 @@ The package's modules: :mod:`~rxtweet.v2.client` (the client), :mod:`~rxtweet.v2
 :mod:`~rxtweet.v2.compliance`, :mod:`~rxtweet.v2.likes`, :mod:`~rxtweet.v2.labels` and
 :mod:`~rxtweet.v2.activity` (the other streams' models and stream objects),
 :mod:`~rxtweet.v2.models` and :mod:`~rxtweet.v2.convert` (JSON -> models),
+:mod:`~rxtweet.v2.identity` (each message's identity, for de-duplication),
 :mod:`~rxtweet.v2.rules` (the rules endpoints) on :mod:`~rxtweet.v2.rest` (REST plumbing).
 """
 
@@ -36,6 +37,7 @@ from .activity import ActivityEvent, ActivityResponse, ActivityStream
 from .client import DEFAULT_BASE_URL, DEFAULT_STALL_TIMEOUT, ENDPOINTS, StreamingClient
 from .compliance import ComplianceEvent, ComplianceResponse, ComplianceStream
 from .endpoints import Endpoint
+from .identity import SNOWFLAKE_EPOCH_MS, Identity, identity_for, snowflake_ms
 from .labels import LabelEvent, LabelResponse, LabelStream
 from .likes import LikeEvent, LikeResponse, LikeStream
 from .params import FIELD_PARAMS, endpoint_params, stream_params
@@ -47,6 +49,7 @@ __all__ = [
     "DEFAULT_STALL_TIMEOUT",
     "ENDPOINTS",
     "FIELD_PARAMS",
+    "SNOWFLAKE_EPOCH_MS",
     "ActivityEvent",
     "ActivityResponse",
     "ActivityStream",
@@ -54,6 +57,7 @@ __all__ = [
     "ComplianceResponse",
     "ComplianceStream",
     "Endpoint",
+    "Identity",
     "LabelEvent",
     "LabelResponse",
     "LabelStream",
@@ -66,6 +70,8 @@ __all__ = [
     "TweetStream",
     "endpoint_params",
     "format_rule_problem",
+    "identity_for",
     "rules_of_doc",
+    "snowflake_ms",
     "stream_params",
 ]

@@ -5,8 +5,9 @@ from __future__ import annotations
 import logging
 import math
 import threading
+import time
 from collections.abc import Callable
-from typing import Any, Final, TypeVar, Unpack
+from typing import TYPE_CHECKING, Any, Final, TypeVar, Unpack
 
 from reactivex import abc
 
@@ -16,6 +17,7 @@ from ..credentials import clean_credential
 from ..http import StreamRequest
 from ..partitions import MergedConnection, partition_numbers
 from ..reconnect import ReconnectPolicy
+from ..recovery.gap import RecoveryMode
 from ..substreams import Substreams
 from ..transport_base import Transport, TransportOptionsKw
 from .activity import (
@@ -33,6 +35,9 @@ from .models import Response, StreamResponse, StreamRule, Tweet
 from .params import FILTER_PARAMS, SAMPLE_PARAMS, endpoint_params, stream_params
 from .rules import RulesMixin
 from .stream import TweetStream
+
+if TYPE_CHECKING:
+    from ..substreams import ItemSource
 
 __all__ = ["DEFAULT_BASE_URL", "DEFAULT_STALL_TIMEOUT", "ENDPOINTS", "StreamingClient"]
 
@@ -98,7 +103,25 @@ class StreamingClient(RulesMixin, ActivitySubscriptionsMixin, BaseStream):
             ``connect_timeout``, ``header_timeout``, ``chunk_size``, ``max_line``).
             ``stall_timeout``: seconds without a byte before reconnecting; X sends a
             keep-alive every 20 s, so 21 s by default (as tweepy).
+        clock: epoch seconds now, for ``recovery=``'s gap arithmetic (``time.time``; a test
+            passes :meth:`FakeStreamServer.now <rxtweet.testing.FakeStreamServer.now>`).
         Others: see :class:`~rxtweet.basestream.BaseStream`.
+
+    Every stream method (``sample_stream`` ... ``activity_stream``, and ``sample``/``filter``)
+    also takes ``recovery=`` and ``redundancy=``:
+
+    * ``recovery``: ``None`` (default: a reconnect asks for nothing), ``"backfill"`` (each
+      reconnect asks for the gap since the last item back with ``backfill_minutes``, up to 5
+      minutes; :class:`~rxtweet.events.DataLost` for more) or ``"full"`` (also a
+      ``start_time``/``end_time`` recovery connection for gaps up to 24 hours). Enterprise
+      features: a 400 answer is reported once (:class:`~rxtweet.events.RecoveryUnavailable`)
+      and the stream goes on without them.
+    * ``redundancy``: ``1`` (default) or ``2``: two connections to the same stream (and
+      partition), merged; when one drops the other carries on.
+
+    With either, messages are de-duplicated by identity (:mod:`rxtweet.recovery.dedup`):
+    a duplicate never reaches a subscriber or a hook; ``stream.stats`` counts
+    ``duplicates`` and ``recovered``. See docs/reconnect.md, "Nothing lost".
     """
 
     def __init__(
@@ -115,6 +138,7 @@ class StreamingClient(RulesMixin, ActivitySubscriptionsMixin, BaseStream):
         reconnect: ReconnectPolicy | None = None,
         scheduler: abc.SchedulerBase | None = None,
         transport: Transport | None = None,
+        clock: Callable[[], float] = time.time,
         **options: Unpack[TransportOptionsKw],
     ) -> None:
         # Stripped and checked here: a token ending in "\r" would otherwise reach requests,
@@ -132,13 +156,21 @@ class StreamingClient(RulesMixin, ActivitySubscriptionsMixin, BaseStream):
             base_url=base_url,
             **options,
         )
+        self.clock = clock
         self.bearer_token: str = bearer_token
         self.return_type = return_type
         self.wait_on_rate_limit = wait_on_rate_limit
 
     # --- reactive face -----------------------------------------------------------------------
 
-    def sample_stream(self, *, strict: bool = True, **params: Any) -> TweetStream:
+    def sample_stream(
+        self,
+        *,
+        strict: bool = True,
+        recovery: RecoveryMode | None = None,
+        redundancy: int = 1,
+        **params: Any,
+    ) -> TweetStream:
         """The 1% sample stream (``GET /2/tweets/sample/stream``) as a :class:`TweetStream`.
 
         Params as tweepy's ``sample``: ``backfill_minutes, expansions, media_fields,
@@ -152,18 +184,31 @@ class StreamingClient(RulesMixin, ActivitySubscriptionsMixin, BaseStream):
         logging a WARNING.
         """
         query = stream_params(params, SAMPLE_PARAMS, strict=strict)
-        return TweetStream(self._stream_connection("sample", query))
+        return TweetStream(self._tweet_source("sample", query, recovery, redundancy))
 
-    def filter_stream(self, *, strict: bool = True, **params: Any) -> TweetStream:
+    def filter_stream(
+        self,
+        *,
+        strict: bool = True,
+        recovery: RecoveryMode | None = None,
+        redundancy: int = 1,
+        **params: Any,
+    ) -> TweetStream:
         """The filtered stream (``GET /2/tweets/search/stream``): tweets matching the rules.
 
         Params and ``strict`` as :meth:`sample_stream`.
         """
         query = stream_params(params, FILTER_PARAMS, strict=strict)
-        return TweetStream(self._stream_connection("search", query))
+        return TweetStream(self._tweet_source("search", query, recovery, redundancy))
 
     def sample10_stream(
-        self, *, partitions: Any, strict: bool = True, **params: Any
+        self,
+        *,
+        partitions: Any,
+        strict: bool = True,
+        recovery: RecoveryMode | None = None,
+        redundancy: int = 1,
+        **params: Any,
     ) -> TweetStream:
         """The decahose, a 10% sample (``GET /2/tweets/sample10/stream``, partitions 1-2).
 
@@ -179,7 +224,15 @@ class StreamingClient(RulesMixin, ActivitySubscriptionsMixin, BaseStream):
             TypeError: a keyword the endpoint does not take.
         """
         return self._endpoint_stream(
-            "sample10", TweetStream, to_stream_response, is_v2_data, partitions, params, strict
+            "sample10",
+            TweetStream,
+            to_stream_response,
+            is_v2_data,
+            partitions,
+            params,
+            strict,
+            recovery=recovery,
+            redundancy=redundancy,
         )
 
     def firehose_stream(
@@ -188,6 +241,8 @@ class StreamingClient(RulesMixin, ActivitySubscriptionsMixin, BaseStream):
         partitions: Any,
         lang: str | None = None,
         strict: bool = True,
+        recovery: RecoveryMode | None = None,
+        redundancy: int = 1,
         **params: Any,
     ) -> TweetStream:
         """The firehose (``GET /2/tweets/firehose/stream``, partitions 1-20), or with
@@ -204,7 +259,15 @@ class StreamingClient(RulesMixin, ActivitySubscriptionsMixin, BaseStream):
         if name is None:
             raise ValueError(f"lang must be one of en, ja, ko, pt (or None), not {lang!r}")
         return self._endpoint_stream(
-            name, TweetStream, to_stream_response, is_v2_data, partitions, params, strict
+            name,
+            TweetStream,
+            to_stream_response,
+            is_v2_data,
+            partitions,
+            params,
+            strict,
+            recovery=recovery,
+            redundancy=redundancy,
         )
 
     def compliance_stream(
@@ -212,6 +275,8 @@ class StreamingClient(RulesMixin, ActivitySubscriptionsMixin, BaseStream):
         kind: str,
         *,
         partitions: Any = None,
+        recovery: RecoveryMode | None = None,
+        redundancy: int = 1,
         **params: Any,
     ) -> ComplianceStream:
         """A compliance stream: ``"tweets"`` (``/2/tweets/compliance/stream``, partitions
@@ -232,6 +297,8 @@ class StreamingClient(RulesMixin, ActivitySubscriptionsMixin, BaseStream):
             is_compliance_data,
             partitions,
             params,
+            recovery=recovery,
+            redundancy=redundancy,
         )
 
     def likes_stream(
@@ -240,6 +307,8 @@ class StreamingClient(RulesMixin, ActivitySubscriptionsMixin, BaseStream):
         *,
         partitions: Any,
         strict: bool = True,
+        recovery: RecoveryMode | None = None,
+        redundancy: int = 1,
         **params: Any,
     ) -> LikeStream:
         """Likes as they happen: ``"firehose"`` (``/2/likes/firehose/stream``, partitions
@@ -254,24 +323,50 @@ class StreamingClient(RulesMixin, ActivitySubscriptionsMixin, BaseStream):
         if kind not in ("firehose", "sample10"):
             raise ValueError(f"kind must be 'firehose' or 'sample10', not {kind!r}")
         return self._endpoint_stream(
-            f"likes_{kind}", LikeStream, to_like_response, is_like_data, partitions, params, strict
+            f"likes_{kind}",
+            LikeStream,
+            to_like_response,
+            is_like_data,
+            partitions,
+            params,
+            strict,
+            recovery=recovery,
+            redundancy=redundancy,
         )
 
-    def label_stream(self, **params: Any) -> LabelStream:
+    def label_stream(
+        self, *, recovery: RecoveryMode | None = None, redundancy: int = 1, **params: Any
+    ) -> LabelStream:
         """Public tweet labels (``GET /2/tweets/label/stream``, not partitioned), as a
         :class:`~rxtweet.v2.labels.LabelStream`. Params: ``backfill_minutes``,
         ``start_time``, ``end_time``."""
         return self._endpoint_stream(
-            "labels", LabelStream, LabelConverter(), is_label_data, None, params
+            "labels",
+            LabelStream,
+            LabelConverter(),
+            is_label_data,
+            None,
+            params,
+            recovery=recovery,
+            redundancy=redundancy,
         )
 
-    def activity_stream(self, **params: Any) -> ActivityStream:
+    def activity_stream(
+        self, *, recovery: RecoveryMode | None = None, redundancy: int = 1, **params: Any
+    ) -> ActivityStream:
         """Account activity (``GET /2/activity/stream``, not partitioned) for the activity
         subscriptions (:meth:`add_activity_subscription` …), as a
         :class:`~rxtweet.v2.activity.ActivityStream`. Params: ``backfill_minutes``,
         ``start_time``, ``end_time``."""
         return self._endpoint_stream(
-            "activity", ActivityStream, to_activity_response, is_activity_data, None, params
+            "activity",
+            ActivityStream,
+            to_activity_response,
+            is_activity_data,
+            None,
+            params,
+            recovery=recovery,
+            redundancy=redundancy,
         )
 
     def _endpoint_stream(
@@ -283,6 +378,9 @@ class StreamingClient(RulesMixin, ActivitySubscriptionsMixin, BaseStream):
         partitions: Any,
         params: dict[str, Any],
         strict: bool = True,
+        *,
+        recovery: RecoveryMode | None = None,
+        redundancy: int = 1,
     ) -> _S:
         """The stream object of endpoint ``name``: one plain connection, or one connection
         per partition merged into one. Partitions and params are checked first, so nothing
@@ -290,16 +388,69 @@ class StreamingClient(RulesMixin, ActivitySubscriptionsMixin, BaseStream):
         endpoint = STREAM_ENDPOINTS[name]
         numbers = partition_numbers(partitions, endpoint=endpoint)
         query = endpoint_params(endpoint, params, strict=strict)
-        url = f"{self.base_url}{endpoint.path}"
-        if not numbers:
-            return stream_cls(self._connection(self._request(url, query), convert, is_data=is_data))
-        connections = {
-            number: self._connection(
-                self._request(url, {**query, "partition": str(number)}), convert, is_data=is_data
+        return stream_cls(
+            self._source(name, numbers, query, convert, is_data, recovery, redundancy)
+        )
+
+    def _tweet_source(
+        self,
+        name: str,
+        query: dict[str, str],
+        recovery: RecoveryMode | None,
+        redundancy: int,
+    ) -> ItemSource[StreamResponse]:
+        return self._source(name, (), query, to_stream_response, is_v2_data, recovery, redundancy)
+
+    def _source(
+        self,
+        name: str,
+        numbers: tuple[int, ...],
+        query: dict[str, str],
+        convert: Callable[[dict[str, Any]], _M],
+        is_data: Callable[[_M], bool] | None,
+        recovery: RecoveryMode | None,
+        redundancy: int,
+    ) -> ItemSource[_M]:
+        """One connection per partition (or one) and replica, merged when more than one,
+        de-duplicated when recovery or redundancy can repeat a message."""
+        from ..recovery.dedup import Deduplicated
+        from ..recovery.gap import check_mode
+        from ..recovery.tracker import created_for
+        from .identity import identity_for
+
+        recovery = check_mode(recovery)
+        if isinstance(redundancy, bool) or redundancy not in (1, 2):
+            raise ValueError(
+                f"redundancy must be 1 or 2 (X allows two connections to a stream), "
+                f"not {redundancy!r}"
             )
-            for number in numbers
-        }
-        return stream_cls(MergedConnection(connections))
+        endpoint = STREAM_ENDPOINTS[name]
+        url = f"{self.base_url}{endpoint.path}"
+        created_of = created_for(endpoint.kind) if recovery is not None else None
+        replicas: tuple[int | None, ...] = (None,) if redundancy == 1 else (1, 2)
+        connections: dict[tuple[int | None, int | None], Connection[_M]] = {}
+        for number in numbers or (None,):
+            partition_query = query if number is None else {**query, "partition": str(number)}
+            for replica in replicas:
+                connections[(number, replica)] = self._connection(
+                    self._request(url, partition_query),
+                    convert,
+                    is_data=is_data,
+                    recovery=recovery,
+                    clock=self.clock,
+                    created_of=created_of,
+                )
+        source: ItemSource[_M]
+        if len(connections) == 1:
+            source = next(iter(connections.values()))
+        else:
+            source = MergedConnection(connections)
+        if recovery is None and redundancy == 1:
+            return source
+        deduplicated = Deduplicated(source, identity_for(endpoint.kind), clock=self.clock)
+        for connection in connections.values():
+            connection.recovery_sink = deduplicated
+        return deduplicated
 
     def _request(self, url: str, query: dict[str, str]) -> StreamRequest:
         return StreamRequest(
@@ -311,32 +462,40 @@ class StreamingClient(RulesMixin, ActivitySubscriptionsMixin, BaseStream):
             verify=self.verify,
         )
 
-    def _stream_connection(
-        self, endpoint: str, query: dict[str, str]
-    ) -> Connection[StreamResponse]:
-        request = self._request(f"{self.base_url}{ENDPOINTS[endpoint]}", query)
-        return self._connection(request, to_stream_response, is_data=is_v2_data)
-
     def _headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.bearer_token}", "User-Agent": self.user_agent}
 
     # --- tweepy face -------------------------------------------------------------------------
 
     def sample(
-        self, *, threaded: bool = False, strict: bool = True, **params: Any
+        self,
+        *,
+        threaded: bool = False,
+        strict: bool = True,
+        recovery: RecoveryMode | None = None,
+        redundancy: int = 1,
+        **params: Any,
     ) -> threading.Thread | None:
         """Stream the 1% sample, calling the hooks; blocks, or returns a started thread.
 
-        Params and ``strict`` as :meth:`sample_stream` (checked before connecting).
-        Raises :class:`~rxtweet.errors.StreamAlreadyRunning` if already running. A
+        Params, ``strict``, ``recovery`` and ``redundancy`` as :meth:`sample_stream`
+        (checked before connecting). Raises :class:`~rxtweet.errors.StreamAlreadyRunning`
+        if already running. A
         :meth:`disconnect` from any thread at any moment after this call began stops it.
         """
         since = self._starting()
         query = stream_params(params, SAMPLE_PARAMS, strict=strict)
-        return self._start(self._stream_connection("sample", query), threaded, since=since)
+        source = self._tweet_source("sample", query, recovery, redundancy)
+        return self._start(source, threaded, since=since)
 
     def filter(
-        self, *, threaded: bool = False, strict: bool = True, **params: Any
+        self,
+        *,
+        threaded: bool = False,
+        strict: bool = True,
+        recovery: RecoveryMode | None = None,
+        redundancy: int = 1,
+        **params: Any,
     ) -> threading.Thread | None:
         """Stream tweets matching the rules, calling the hooks; blocks, or returns a thread.
 
@@ -344,7 +503,8 @@ class StreamingClient(RulesMixin, ActivitySubscriptionsMixin, BaseStream):
         """
         since = self._starting()
         query = stream_params(params, FILTER_PARAMS, strict=strict)
-        return self._start(self._stream_connection("search", query), threaded, since=since)
+        source = self._tweet_source("search", query, recovery, redundancy)
+        return self._start(source, threaded, since=since)
 
     _convert = staticmethod(to_stream_response)
 

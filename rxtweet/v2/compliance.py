@@ -113,9 +113,10 @@ def unknown_kinds_of(connection: Any) -> Counter[str]:
     """The unknown kinds counted by the converter(s) ``connection`` parses with, summed.
 
     Finds a :class:`KindCounter` on the connection's converter (``connection._convert``
-    with an ``unknown_kinds`` counter, as a :class:`ComplianceConverter` has), and on each
-    partition connection of a merged one (``connection.connections`` or
-    ``connection.partitions`` when that is a mapping). A converter counted once even when
+    with an ``unknown_kinds`` counter, as a :class:`ComplianceConverter` has), on each
+    partition connection of a merged one (``connection.connections``, ``connection.keyed``
+    or ``connection.partitions`` when that is a mapping), and on the source of a
+    de-duplicated one (``connection.source``). A converter counted once even when
     shared by several partitions. Empty when the stream parses with a plain function.
     """
     found: dict[int, KindCounter] = {}
@@ -129,10 +130,13 @@ def unknown_kinds_of(connection: Any) -> Counter[str]:
         counter = getattr(getattr(current, "_convert", None), "unknown_kinds", None)
         if isinstance(counter, KindCounter):
             found[id(counter)] = counter
-        for name in ("connections", "partitions"):
+        for name in ("connections", "partitions", "keyed"):
             inner = getattr(current, name, None)
             if isinstance(inner, dict):
                 pending.extend(inner.values())
+        source = getattr(current, "source", None)  # a Deduplicated wraps its source
+        if source is not None:
+            pending.append(source)
     total: Counter[str] = Counter()
     for counter in found.values():
         total.update(counter.snapshot())

@@ -72,6 +72,7 @@ def to_stream_response(doc: dict[str, Any]) -> StreamResponse:
     possibly ``None``. Other top-level keys are dropped. The input is not modified.
 
     Raises (``TypeError``, ``AttributeError``) if ``data`` or ``includes`` is not an object,
+    ``data.id`` is there but not an id (a string of digits, or a whole number),
     ``errors`` not a list of objects (``{"errors": "boom"}`` is not X's shape, and code
     reading ``response.errors[0]["title"]`` must not meet a string) or ``matching_rules`` not
     a list of objects; :func:`~rxtweet.parse.parse_lines` reports that as ``"unexpected
@@ -82,6 +83,15 @@ def to_stream_response(doc: dict[str, Any]) -> StreamResponse:
     if data is None:
         tweet: Tweet | None = None
     elif type(data) is dict:
+        key = data.get("id")
+        # X's ids are strings of digits; anything else would make ``tweet.id`` raise in
+        # the subscriber's hands, later: the message is malformed now.
+        if (
+            key is not None
+            and not (type(key) is str and key.isdigit())
+            and not (type(key) is int and key >= 0)
+        ):
+            raise TypeError(f"'data.id' is not an id: {type(key).__name__}")
         tweet = Tweet(data)
     else:
         raise TypeError(f"'data' is {type(data).__name__}, not an object")

@@ -7,8 +7,7 @@ from typing import Any
 
 from reactivex import Observable
 
-from ..connection import Connection
-from ..substreams import Substreams
+from ..substreams import ItemSource, Substreams
 from .models import StreamResponse, StreamRule, Tweet
 
 __all__ = ["TweetStream"]
@@ -39,7 +38,7 @@ class TweetStream(Substreams[StreamResponse]):
         stats: parse counters (messages, keep-alives, malformed by reason).
     """
 
-    def __init__(self, connection: Connection[StreamResponse]) -> None:
+    def __init__(self, connection: ItemSource[StreamResponse]) -> None:
         super().__init__(connection)
         self.responses: Observable[StreamResponse] = self.select(_identity)
         self.tweets: Observable[Tweet] = self.select(_tweet_of)
