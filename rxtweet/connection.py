@@ -20,8 +20,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar, Unpack
 
@@ -33,7 +32,7 @@ from reactivex.disposable import CompositeDisposable, Disposable
 
 from .events import Closed, Connected, Disconnected, Errored, StreamEvent
 from .http import RateLimit, StreamRequest
-from .operators.share import SharedConnection
+from .operators.share import SharedConnection, SharedSource
 from .parse import Parsed, ParseStats, parse_lines
 from .reconnect import DataSignal, ReconnectPolicy, reconnecting
 from .recovery.gap import RecoveryMode
@@ -93,7 +92,7 @@ class RecoverySink(Protocol):
     def window(self) -> _Hold: ...
 
 
-class Connection(Generic[_T]):
+class Connection(SharedSource[Any], Generic[_T]):
     """A reconnecting, parsed, shared stream over one request.
 
     Args:
@@ -198,17 +197,6 @@ class Connection(Generic[_T]):
         before ``on_error`` when it fails).
         """
         return self._shared.observable
-
-    @property
-    def connected(self) -> bool:
-        """Whether the shared connection is open (or being reopened) now."""
-        return self._shared.connected
-
-    @contextmanager
-    def hold(self) -> Iterator[None]:
-        """Subscribe several substreams inside the block; the connection opens at its end."""
-        with self._shared.hold():
-            yield
 
     def _raw_lines(
         self,

@@ -28,8 +28,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Final, Generic, TypeVar, cast
 
@@ -39,7 +38,7 @@ from reactivex.disposable import CompositeDisposable, Disposable
 
 from .errors import InvalidStreamParameter
 from .events import Disconnected, Errored, StreamEvent
-from .operators.share import SharedConnection
+from .operators.share import SharedConnection, SharedSource
 from .parse import Parsed, ParseStats
 from .transport_base import DEFAULT_CHUNK_SIZE
 
@@ -246,7 +245,7 @@ class MergedStats(ParseStats):
         return total
 
 
-class MergedConnection(Generic[_M]):
+class MergedConnection(SharedSource[Any], Generic[_M]):
     """One stream over several partition connections, with the surface of a
     :class:`~rxtweet.connection.Connection` that :class:`~rxtweet.substreams.Substreams`
     uses (an :class:`~rxtweet.substreams.ItemSource`).
@@ -323,17 +322,6 @@ class MergedConnection(Generic[_M]):
         """Cold: each subscription opens every partition's own (reconnecting) connection and
         merges their raw lines (serialized; each partition's in order)."""
         return reactivex.merge(*(connection.lines for connection in self.keyed.values()))
-
-    @property
-    def connected(self) -> bool:
-        """Whether the merged subscription (every partition connection) is open now."""
-        return self._shared.connected
-
-    @contextmanager
-    def hold(self) -> Iterator[None]:
-        """Subscribe several substreams inside the block; the partitions open at its end."""
-        with self._shared.hold():
-            yield
 
     def _subscribe(
         self, observer: abc.ObserverBase[Item[_M]], scheduler: abc.SchedulerBase | None = None

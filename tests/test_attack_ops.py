@@ -25,7 +25,14 @@ from reactivex.testing import ReactiveTest, TestScheduler
 
 from rxtweet import Parsed, StreamingClient
 from rxtweet.events import Connected
-from rxtweet.metrics import SNOWFLAKE_EPOCH_MS, StreamMetrics, metrics_of
+from rxtweet.metrics import (
+    LAG_EXACT,
+    LAG_STRIDE,
+    MAX_LAG_SAMPLES,
+    SNOWFLAKE_EPOCH_MS,
+    StreamMetrics,
+    metrics_of,
+)
 from rxtweet.operators.share import SharedConnection
 from rxtweet.parse import ParseStats
 from rxtweet.testing import FakeStreamServer
@@ -134,7 +141,7 @@ def test_lag_samples_stay_bounded_when_nobody_collects_for_long() -> None:
     # A scrape that does not come for an hour (Prometheus down) must not keep every sample.
     scheduler = TestScheduler()
     tweet = v2(snowflake(T0 - 1))
-    flood = 80_000  # about five times MAX_LAG_SAMPLES
+    flood = 200_000  # past LAG_EXACT one in LAG_STRIDE is measured: ~1.6 x MAX_LAG_SAMPLES
     stream = FakeStream(reactivex.from_iterable(tweet for _ in range(flood)))
     out: list[StreamMetrics] = []
     metrics = metrics_of(stream, 100, scheduler=scheduler, clock=lambda: T0)
@@ -149,8 +156,14 @@ def test_lag_samples_stay_bounded_when_nobody_collects_for_long() -> None:
     scheduler.advance_to(100)
     (snapshot,) = out
     # Exact where exactness is cheap: count, sum, max; the quantiles from a sample.
-    assert snapshot.tweets == snapshot.lag_count == flood
-    assert snapshot.lag_sum == pytest.approx(flood * 1.0)
+    measured = 0
+    for n in range(1, flood + 1):  # every tweet up to LAG_EXACT, then one in LAG_STRIDE
+        if measured < LAG_EXACT or n % LAG_STRIDE == 0:
+            measured += 1
+    assert measured > MAX_LAG_SAMPLES  # the reservoir is exercised
+    assert snapshot.tweets == flood
+    assert snapshot.lag_count == measured
+    assert snapshot.lag_sum == pytest.approx(measured * 1.0)
     assert snapshot.lag_max == snapshot.lag_p50 == snapshot.lag_p99 == pytest.approx(1.0)
 
 

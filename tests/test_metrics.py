@@ -321,3 +321,40 @@ def test_importing_rxtweet_metrics_works_without_prometheus_client() -> None:
     )
     assert "ImportError:" in result.stdout
     assert "pip install rxtweet[metrics]" in result.stdout
+
+
+def test_a_busy_interval_measures_every_tweet_up_to_lag_exact_then_one_in_lag_stride() -> None:
+    """The lag of each tweet is most of what metrics cost a message: past LAG_EXACT tweets
+    in an interval only one in LAG_STRIDE is measured (the counts stay exact)."""
+    import reactivex
+    from reactivex.testing import TestScheduler
+
+    from rxtweet.metrics import LAG_EXACT, LAG_STRIDE, metrics_of
+    from rxtweet.parse import Parsed
+    from rxtweet.v2.convert import to_stream_response
+
+    now = 1_800_000_000.0
+    tweet_id = str(int((now - 2.0) * 1000 - 1288834974657) << 22)
+    item = Parsed(to_stream_response({"data": {"id": tweet_id, "text": "x"}}), b"x")
+    total = LAG_EXACT + 10 * LAG_STRIDE
+
+    from rxtweet.operators.share import SharedConnection
+
+    class Stream:
+        stats = None
+        connection = None
+        connected = True
+
+        def __init__(self) -> None:
+            self.items = SharedConnection(reactivex.from_iterable([item] * total)).observable
+
+    stream = Stream()
+    scheduler = TestScheduler()
+    out: list[Any] = []
+    metrics_of(stream, 10, scheduler=scheduler, clock=lambda: now).subscribe(out.append)
+    stream.items.subscribe(lambda _: None)
+    scheduler.advance_to(10)
+    (snapshot,) = out
+    assert snapshot.tweets == total
+    assert snapshot.lag_count == LAG_EXACT + 10
+    assert snapshot.lag_p50 == pytest.approx(2.0)

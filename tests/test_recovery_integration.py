@@ -12,6 +12,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -51,9 +52,7 @@ class Run:
         return [e for e in self.events if isinstance(e, kind)]
 
 
-def serve(
-    time_scale: float, rate: float, **timeline: Any
-) -> FakeStreamServer:
+def serve(time_scale: float, rate: float, **timeline: Any) -> FakeStreamServer:
     return FakeStreamServer(
         messages=generate_v2_messages(seed=1),
         timeline=Timeline(rate=rate, time_scale=time_scale, **timeline),
@@ -140,21 +139,30 @@ def test_backfill_recovers_cuts_a_stall_and_a_503_exactly_once(running: list[Any
         assert not run.of(DataLost)
 
 
-def test_a_seven_minute_gap_with_backfill_is_one_data_lost(running: list[Any]) -> None:
-    # 1 real second = 10 server minutes.
+@contextmanager
+def seven_minutes_away(
+    running: list[Any], recovery: Any, until: type
+) -> Iterator[tuple[FakeStreamServer, Any, Run, float]]:
+    """A stream cut once and kept away about 7 server minutes (its first reconnect gets a
+    503, the next waits 0.7 s at 1 real s = 10 server minutes), running again until an
+    ``until`` event arrived: (server, stream, run, the first request's server time)."""
     with serve(time_scale=600.0, rate=2.0) as server:
         policy = ReconnectPolicy(network_wait_step=0.01, http_wait_start=0.7, http_wait_max=0.7)
         client = StreamingClient("t0ken", base_url=server.url, clock=server.now, reconnect=policy)
-        stream = client.sample_stream(recovery="backfill")
+        stream = client.sample_stream(recovery=recovery)
         run = start(stream, running)
         assert wait_until(lambda: len(run.ids) > 20)
         first = server.stream_requests[0].server_time
         assert first is not None
-        # Cut; the first reconnect gets a 503 and the next waits 0.7 s: 7 minutes away.
         server.script(Attempt(status=503), endpoint="sample")
         server.cut(endpoint="sample")
-        assert wait_until(lambda: run.of(DataLost), timeout=5.0)
+        assert wait_until(lambda: run.of(until), timeout=5.0)
         settle(run, server)
+        yield server, stream, run, first
+
+
+def test_a_seven_minute_gap_with_backfill_is_one_data_lost(running: list[Any]) -> None:
+    with seven_minutes_away(running, "backfill", DataLost) as (server, _, run, first):
         lost = run.of(DataLost)
         assert len(lost) == 1
         gap = lost[0]
@@ -181,18 +189,7 @@ def test_a_seven_minute_gap_with_backfill_is_one_data_lost(running: list[Any]) -
 
 
 def test_full_recovers_a_seven_minute_gap_with_a_window(running: list[Any]) -> None:
-    with serve(time_scale=600.0, rate=2.0) as server:
-        policy = ReconnectPolicy(network_wait_step=0.01, http_wait_start=0.7, http_wait_max=0.7)
-        client = StreamingClient("t0ken", base_url=server.url, clock=server.now, reconnect=policy)
-        stream = client.sample_stream(recovery="full")
-        run = start(stream, running)
-        assert wait_until(lambda: len(run.ids) > 20)
-        first = server.stream_requests[0].server_time
-        assert first is not None
-        server.script(Attempt(status=503), endpoint="sample")
-        server.cut(endpoint="sample")
-        assert wait_until(lambda: run.of(Recovered), timeout=5.0)
-        settle(run, server)
+    with seven_minutes_away(running, "full", Recovered) as (server, stream, run, first):
         assert not run.of(DataLost)
         [recovering] = run.of(Recovering)
         [recovered] = run.of(Recovered)

@@ -15,6 +15,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .stream import (
+    LAG_EXACT,
+    LAG_STRIDE,
     MAX_LAG_SAMPLES,
     SNOWFLAKE_EPOCH_MS,
     PartitionMetrics,
@@ -29,6 +31,8 @@ if TYPE_CHECKING:
     from .prometheus import MetricsServer, StreamCollector, serve_prometheus
 
 __all__ = [
+    "LAG_EXACT",
+    "LAG_STRIDE",
     "MAX_LAG_SAMPLES",
     "SNOWFLAKE_EPOCH_MS",
     "MetricsServer",

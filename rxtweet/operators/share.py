@@ -28,7 +28,13 @@ from reactivex.disposable import Disposable, SingleAssignmentDisposable
 
 from ..errors import BlockedInsideHold
 
-__all__ = ["BlockedInsideHold", "SharedConnection", "SharedObservable", "share_connection"]
+__all__ = [
+    "BlockedInsideHold",
+    "SharedConnection",
+    "SharedObservable",
+    "SharedSource",
+    "share_connection",
+]
 
 _T = TypeVar("_T")
 
@@ -351,3 +357,23 @@ class _Multicast(Generic[_T]):
 def share_connection(source: Observable[_T]) -> SharedConnection[_T]:
     """Wrap ``source`` in a :class:`SharedConnection` (see there)."""
     return SharedConnection(source)
+
+
+class SharedSource(Generic[_T]):
+    """What a stream source (:class:`~rxtweet.connection.Connection`,
+    :class:`~rxtweet.partitions.MergedConnection`,
+    :class:`~rxtweet.recovery.dedup.Deduplicated`) gets from its :class:`SharedConnection`
+    ``_shared``: whether it is open, and :meth:`hold`."""
+
+    _shared: SharedConnection[_T]
+
+    @property
+    def connected(self) -> bool:
+        """Whether the shared subscription is open (or being reopened) now."""
+        return self._shared.connected
+
+    @contextmanager
+    def hold(self) -> Iterator[None]:
+        """Subscribe several substreams inside the block; the source opens at its end."""
+        with self._shared.hold():
+            yield

@@ -37,14 +37,13 @@ import math
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Hashable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Hashable
 from typing import TYPE_CHECKING, Any, Final, Generic, TypeVar
 
 from reactivex import Observable
 
 from ..operators.deduplicate import deduplicate
-from ..operators.share import SharedConnection
+from ..operators.share import SharedConnection, SharedSource
 from ..parse import ParseStats
 
 if TYPE_CHECKING:
@@ -375,7 +374,7 @@ class DedupStats(ParseStats):
         )
 
 
-class Deduplicated(Generic[_M]):
+class Deduplicated(SharedSource[Any], Generic[_M]):
     """A stream source with its duplicates dropped: each message once, by its identity.
 
     An :class:`~rxtweet.substreams.ItemSource` over another (a
@@ -466,17 +465,6 @@ class Deduplicated(Generic[_M]):
     def lines(self) -> Observable[bytes]:
         """The source's raw lines, cold and **not** de-duplicated."""
         return self.source.lines
-
-    @property
-    def connected(self) -> bool:
-        """Whether the shared subscription (and so the source's) is open now."""
-        return self._shared.connected
-
-    @contextmanager
-    def hold(self) -> Iterator[None]:
-        """Subscribe several substreams inside the block; the source opens at its end."""
-        with self._shared.hold():
-            yield
 
     def mark_recovered(self) -> None:
         """The next message emitted on this thread came through a recovery.
