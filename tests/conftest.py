@@ -18,6 +18,8 @@ that no transport reader thread outlived the test, unless the module sets
 
 from __future__ import annotations
 
+import faulthandler
+import sys
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -114,6 +116,20 @@ def server(
     srv.stop()
     if getattr(request.module, "CHECK_READER_THREADS", True):
         assert wait_until(lambda: not reader_threads()), "a reader thread outlived its test"
+
+
+#: A test running longer than this is hung: every thread's stack is written to stderr and
+#: the run ends, so CI fails at once with the reason instead of waiting for its timeout.
+HANG_SECONDS = 120.0
+
+
+@pytest.fixture(autouse=True)
+def hang_watchdog() -> Iterator[None]:
+    faulthandler.dump_traceback_later(HANG_SECONDS, exit=True, file=sys.stderr)
+    try:
+        yield
+    finally:
+        faulthandler.cancel_dump_traceback_later()
 
 
 def pytest_report_header() -> str:
