@@ -84,6 +84,7 @@ class ChunkedDecoder:
         end = len(data)
         left = self._left
         need_crlf = self._need_crlf
+        max_line = splitter.max_line if splitter is not None else 0
         try:
             while pos < end:
                 if left:
@@ -113,7 +114,16 @@ class ChunkedDecoder:
                         raise ChunkedEncodingError("chunk-size line too long")
                     self._buf = data[pos:]
                     break
-                size = _chunk_size(data, pos, nl)
+                field = data[pos:nl]
+                # bare hex digits, the common case, inline (one call less per chunk);
+                # _chunk_size refuses what int() alone would take ("0x1f", "+1f", " 1f")
+                if field.isalnum() and field[1:2] not in (b"x", b"X"):
+                    try:
+                        size = int(field, 16)
+                    except ValueError:
+                        size = _chunk_size(data, pos, nl)
+                else:
+                    size = _chunk_size(data, pos, nl)
                 pos = nl + 2
                 if size == 0:
                     self.done = True
@@ -122,15 +132,15 @@ class ChunkedDecoder:
                 if (
                     splitter is not None
                     and stop + 2 <= end
-                    and size <= splitter.max_line
+                    and size <= max_line
                     and data[stop - 1] == 0x0A
+                    and data[stop] == 0x0D
+                    and data[stop + 1] == 0x0A
                     and not splitter._parts
                     and not splitter._overflow
                     and data.find(b"\n", pos, stop - 1) < 0
                 ):
-                    # The common case: the chunk is one whole line.
-                    if not data.startswith(b"\r\n", stop):
-                        raise ChunkedEncodingError("chunk payload is not followed by CRLF")
+                    # The common case: the chunk is one whole line (and its closing CRLF).
                     line_end = stop - 2 if size > 1 and data[stop - 2] == 0x0D else stop - 1
                     out.append(data[pos:line_end])
                     pos = stop + 2

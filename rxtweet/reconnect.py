@@ -488,7 +488,7 @@ def reconnecting(
 
             return (
                 Observable(connection)
-                .pipe(retry_when(handler))
+                .pipe(retry_when(handler, notifier_follows_errors=True))
                 .subscribe(observer, scheduler=scheduler_)
             )
 

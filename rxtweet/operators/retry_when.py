@@ -39,6 +39,8 @@ def _ready_work_queued(trampoline: CurrentThreadScheduler) -> bool:
 
 def retry_when(
     handler: Callable[[Observable[Exception]], Observable[Any]],
+    *,
+    notifier_follows_errors: bool = False,
 ) -> Callable[[Observable[_T]], Observable[_T]]:
     """Resubscribes to the source each time a notifier derived from its errors emits.
 
@@ -74,6 +76,14 @@ def retry_when(
     nothing is resubscribed once the subscription is disposed; disposal disposes the pending
     notifier (so a pending timer is cancelled at once) and the current source subscription.
 
+    Each item of the source takes the operator's lock, so that it never reaches the observer
+    while the notifier ends the result on another thread. ``notifier_follows_errors=True``
+    promises that the notifier ends (completes or errors) only in answer to an error of the
+    source, on the thread that delivers it, as :func:`rxtweet.reconnect.reconnecting`'s does;
+    then nothing can call the observer while the current attempt is emitting, and its items
+    pass without the lock (a check of two variables instead; ~0.3 us an item). Items of an
+    earlier attempt are still dropped.
+
     Examples:
         Retry after a one-second pause, each time::
 
@@ -94,6 +104,8 @@ def retry_when(
     Args:
         handler: Function receiving an Observable of the source's errors and returning an
             Observable whose items trigger resubscriptions.
+        notifier_follows_errors: the notifier never ends by itself, only synchronously in
+            answer to an error it is given (see above): the source's items need no lock.
 
     Returns:
         An operator function that takes a source observable and returns an observable that
@@ -230,11 +242,30 @@ def retry_when(
                 d = SingleAssignmentDisposable()
                 source_subscription.disposable = d  # disposes the previous attempt
 
-                def on_next(value: _T) -> None:
-                    with gate:
+                on_next: Callable[[_T], None]
+                if notifier_follows_errors:
+                    # Nothing else calls `observer` while this attempt is live: the notifier
+                    # acts only after this attempt's error (the source's last word), and a
+                    # resubscription makes `current != attempt` before the next attempt
+                    # starts. The check without the gate still drops a late item of an
+                    # earlier attempt, and anything after a disposal.
+                    emit = observer.on_next
+
+                    def on_next_unlocked(value: _T) -> None:
                         if stopped or current != attempt:
                             return
-                        observer.on_next(value)
+                        emit(value)
+
+                    on_next = on_next_unlocked
+                else:
+
+                    def on_next_gated(value: _T) -> None:
+                        with gate:
+                            if stopped or current != attempt:
+                                return
+                            observer.on_next(value)
+
+                    on_next = on_next_gated
 
                 def on_error(exception: Exception) -> None:
                     # Handle the error inside a trampoline item, so that a resubscription

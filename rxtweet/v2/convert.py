@@ -80,6 +80,9 @@ def to_stream_response(doc: dict[str, Any]) -> StreamResponse:
     stream goes on).
     """
     data = doc.get("data")
+    if len(doc) == 1 and type(data) is dict:
+        # The default payload ({"data": {...}} alone): nothing else to look up or check.
+        return _new_tuple(StreamResponse, (Tweet(data), {}, [], []))
     if data is None:
         tweet: Tweet | None = None
     elif type(data) is dict:
