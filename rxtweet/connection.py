@@ -32,8 +32,9 @@ from reactivex.disposable import CompositeDisposable, Disposable
 
 from .events import Closed, Connected, Disconnected, Errored, StreamEvent
 from .http import RateLimit, StreamRequest
+from .operators.forward import ForwardingObserver, subscribe_forward
 from .operators.share import SharedConnection, SharedSource
-from .parse import Parsed, ParseStats, parse_lines
+from .parse import Parsed, ParseStats, parse_on_next_for
 from .reconnect import DataSignal, ReconnectPolicy, reconnecting
 from .recovery.gap import RecoveryMode
 from .substreams import select_events, select_messages
@@ -225,7 +226,18 @@ class Connection(SharedSource[Any], Generic[_T]):
                 source = source.pipe(ops.catch(refused))
             return source if self._frame is None else source.pipe(self._frame)
 
-        return reactivex.defer(start)
+        # reactivex.defer(start), one hop less per line: the attempt's source is subscribed
+        # with the observer this Observable was given (already reactivex's guard).
+        def subscribe(
+            observer: abc.ObserverBase[bytes], scheduler: abc.SchedulerBase | None = None
+        ) -> abc.DisposableBase:
+            try:
+                source = start(scheduler)
+            except Exception as error:  # noqa: BLE001 - as defer: the attempt's error
+                return reactivex.throw(error).subscribe(observer, scheduler=scheduler)
+            return subscribe_forward(source, observer, scheduler)
+
+        return Observable(subscribe)
 
     def _window(self, start: float, end: float) -> Connection[_T]:
         """A recovery connection for the items created from ``start`` to ``end``."""
@@ -321,10 +333,20 @@ class Connection(SharedSource[Any], Generic[_T]):
         if self.recovery is not None:
             tracker, windows, on_next = self._recovering(emit, data)
         source = self._raw_lines(on_response, tracker).pipe(
-            reconnecting(self.policy, scheduler=self._scheduler, on_event=on_event, data=data),
-            parse_lines(self._convert, self.stats, keep_raw=True, exact_ints=self._exact_ints),
+            reconnecting(self.policy, scheduler=self._scheduler, on_event=on_event, data=data)
         )
-        subscription = source.subscribe(on_next, on_error, on_completed, scheduler=scheduler)
+        # ``source.pipe(parse_lines(...)).subscribe(on_next, ...)`` with one hop less per
+        # line: the parser hands its items to `on_next` itself, and reactivex's guard around
+        # the parser (no item after the end) stands for both.
+        parse = parse_on_next_for(
+            self._convert, self.stats, keep_raw=True, exact_ints=self._exact_ints
+        )
+        subscription = source.subscribe(
+            parse(ForwardingObserver(on_next, on_error, on_completed)),
+            on_error,
+            on_completed,
+            scheduler=scheduler,
+        )
         if windows is None:
             return subscription
         return CompositeDisposable(subscription, Disposable(windows.dispose))

@@ -326,6 +326,25 @@ def parse_lines(
     completion of the source pass through; an exception raised by a downstream observer is
     not caught here. One operator, not a chain: each line costs one ``on_next`` call.
     """
+    return pass_through(parse_on_next_for(convert, stats, keep_raw=keep_raw, exact_ints=exact_ints))
+
+
+def parse_on_next_for(
+    convert: Callable[[dict[str, Any]], Any],
+    stats: ParseStats | None = None,
+    *,
+    keep_raw: bool = False,
+    exact_ints: bool = True,
+) -> Callable[[abc.ObserverBase[Any]], Callable[[bytes], None]]:
+    """What :func:`parse_lines` does to each line, as ``on_next_for`` of
+    :func:`~rxtweet.operators.pass_through`: ``on_next_for(observer)`` is the ``on_next``
+    that parses a line and gives the result to ``observer.on_next`` (only that: errors and
+    completion are the caller's to pass on).
+
+    For a subscriber that parses the lines itself without one more hop per line (the
+    connection): subscribed to the lines, the result behaves exactly as ``parse_lines``
+    subscribed with the same ``observer``.
+    """
 
     def on_next_for(observer: abc.ObserverBase[Any]) -> Callable[[bytes], None]:
         emit = observer.on_next
@@ -366,7 +385,7 @@ def parse_lines(
 
         return on_next
 
-    return pass_through(on_next_for)
+    return on_next_for
 
 
 #: Names that moved to rxtweet.v2.convert, still importable from here.

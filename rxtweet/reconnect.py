@@ -41,6 +41,7 @@ from .errors import (
     raised_downstream,
 )
 from .events import Closed, ConnectionFailed, Reconnecting, RequestFailed, StreamEvent
+from .operators.forward import ForwardingObserver, subscribe_forward
 from .operators.retry_when import retry_when
 from .scheduling import WaitScheduler
 
@@ -399,10 +400,13 @@ def reconnecting(
                     inner.on_error(_ServerClosed())
 
                 if data is not None:
-                    # Downstream judges the data; lines pass straight through.
+                    # Downstream judges the data; lines pass straight through, without a
+                    # hop of their own (`inner` is reactivex's guard already).
                     data._new_connection()
-                    return source.subscribe(
-                        inner.on_next, inner.on_error, on_completed, scheduler=scheduler__
+                    return subscribe_forward(
+                        source,
+                        ForwardingObserver(inner.on_next, inner.on_error, on_completed),
+                        scheduler__,
                     )
 
                 # One subscription = one connection; `delivered` belongs to it alone.
@@ -486,10 +490,11 @@ def reconnecting(
 
                 return Observable(notifier)
 
-            return (
-                Observable(connection)
-                .pipe(retry_when(handler, notifier_follows_errors=True))
-                .subscribe(observer, scheduler=scheduler_)
+            # `observer` is reactivex's guard already: no second one around it.
+            return subscribe_forward(
+                Observable(connection).pipe(retry_when(handler, notifier_follows_errors=True)),
+                observer,
+                scheduler_,
             )
 
         return Observable(subscribe)
