@@ -61,6 +61,11 @@ def rule_of(rule: dict[str, Any]) -> StreamRule:
     )
 
 
+def _other_id(key: object) -> bool:
+    """An id that is not X's string of digits but still an id (or absent)."""
+    return key is None or (type(key) is int and key >= 0)
+
+
 def to_stream_response(doc: dict[str, Any]) -> StreamResponse:
     """A decoded v2 stream message -> :class:`~rxtweet.v2.models.StreamResponse`.
 
@@ -80,22 +85,18 @@ def to_stream_response(doc: dict[str, Any]) -> StreamResponse:
     stream goes on).
     """
     data = doc.get("data")
-    if len(doc) == 1 and type(data) is dict:
-        # The default payload ({"data": {...}} alone): nothing else to look up or check.
-        return _new_tuple(StreamResponse, (Tweet(data), {}, [], []))
-    if data is None:
-        tweet: Tweet | None = None
-    elif type(data) is dict:
+    if type(data) is dict:
         key = data.get("id")
         # X's ids are strings of digits; anything else would make ``tweet.id`` raise in
         # the subscriber's hands, later: the message is malformed now.
-        if (
-            key is not None
-            and not (type(key) is str and key.isdigit())
-            and not (type(key) is int and key >= 0)
-        ):
+        if not (type(key) is str and key.isdigit()) and not _other_id(key):
             raise TypeError(f"'data.id' is not an id: {type(key).__name__}")
-        tweet = Tweet(data)
+        if len(doc) == 1:
+            # The default payload ({"data": {...}} alone): nothing else to look up or check.
+            return _new_tuple(StreamResponse, (Tweet(data), {}, [], []))
+        tweet: Tweet | None = Tweet(data)
+    elif data is None:
+        tweet = None
     else:
         raise TypeError(f"'data' is {type(data).__name__}, not an object")
     includes = doc.get("includes")
