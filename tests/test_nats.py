@@ -274,3 +274,37 @@ def test_the_cli_publishes_with_to_and_consume_writes_the_lines(
     assert [tweet_id(line) for line in lines] == [
         msg_id for _, msg_id in stream_messages(nats_server.url, "RXTWEET")
     ]
+
+
+def test_the_publish_counts_reach_the_metrics_stream_and_prometheus(
+    nats_server: NatsServer,
+) -> None:
+    import prometheus_client
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from rxtweet.metrics import StreamCollector
+
+    with FakeStreamServer(messages(200), keepalive_interval=0.05, match_rules=False) as fake:
+        stream = StreamingClient("t0ken", base_url=fake.url).sample_stream()
+        snapshots: list[Any] = []
+        watching = stream.metrics(0.05).subscribe(snapshots.append)
+        collector = StreamCollector(stream, name="sample")
+        registry = prometheus_client.CollectorRegistry()
+        registry.register(collector)
+        publisher = publish(nats_server.url)
+        subscription = publisher.publish(stream).subscribe(lambda _: None)
+        try:
+            assert wait_for(lambda: publisher.stats.acked == 200)
+            assert wait_for(lambda: sum(s.published for s in snapshots) == 200)
+            text = prometheus_client.generate_latest(registry).decode()
+        finally:
+            subscription.dispose()
+            watching.dispose()
+            collector.close()
+    assert sum(s.publish_duplicates for s in snapshots) == 0
+    samples = {
+        sample.name: sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+    assert samples.get("rxtweet_nats_published_total") == 200

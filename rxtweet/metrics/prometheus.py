@@ -21,6 +21,9 @@ name                                        type       what
 ``rxtweet_reconnects_total{cause}``         counter    reconnects, by
                                                        :func:`~rxtweet.metrics.cause_label`
 ``rxtweet_duplicates_total``                counter    duplicates dropped
+``rxtweet_nats_published_total``            counter    stored by NATS JetStream (``--to``)
+``rxtweet_nats_duplicates_total``           counter    acked by JetStream as duplicates
+``rxtweet_nats_retried_total``              counter    sent to JetStream again
 ``rxtweet_overflow_drops_total``            counter    items dropped by bounded hand-offs
 ``rxtweet_limit_notices_total``             counter    v1.1 ``limit`` notices
 ``rxtweet_limit_track``                     gauge      X's latest undelivered total (v1.1)
@@ -63,6 +66,9 @@ _COUNTERS: Final = (
     ("rxtweet_keep_alives", "keep_alives", "Keep-alive lines received."),
     ("rxtweet_malformed", "malformed", "Lines that could not be parsed (dropped)."),
     ("rxtweet_duplicates", "duplicates", "Duplicate items dropped."),
+    ("rxtweet_nats_published", "published", "Messages NATS JetStream stored."),
+    ("rxtweet_nats_duplicates", "publish_duplicates", "Messages JetStream acked as duplicates."),
+    ("rxtweet_nats_retried", "publish_retried", "Messages sent to JetStream again."),
     ("rxtweet_overflow_drops", "overflow_drops", "Items dropped by bounded hand-offs."),
     ("rxtweet_limit_notices", "limit_notices", "v1.1 limit notices from X."),
     (

@@ -233,6 +233,9 @@ class StreamMetrics:
         reconnects: reconnects scheduled; ``reconnect_causes`` counts them by
             :func:`cause_label`.
         duplicates: duplicates dropped (a de-duplicating stream's ``stats.duplicates``).
+        published, publish_duplicates, publish_retried: when the stream is published to
+            NATS JetStream (:mod:`rxtweet.nats`, ``stream.publish_stats``): messages the
+            server stored, acked as duplicates (its ``Nats-Msg-Id`` window), and sent again.
         overflow_drops: items dropped by bounded hand-offs (``Overflowed`` events).
         limit_notices: v1.1 ``limit`` notices; ``limit_track`` the latest running total of
             undelivered statuses X reported in one (``None`` when none came yet).
@@ -261,6 +264,9 @@ class StreamMetrics:
     reconnects: int = 0
     reconnect_causes: Mapping[str, int] = field(default_factory=_empty)
     duplicates: int = 0
+    published: int = 0
+    publish_duplicates: int = 0
+    publish_retried: int = 0
     overflow_drops: int = 0
     limit_notices: int = 0
     limit_track: int | None = None
@@ -370,6 +376,7 @@ class _Recorder:
         self._part_reconnects: dict[int | None, int] = {}
         self._part_seen = {n: part.messages for n, part in self._parts.items()}
         self._duplicates_seen = self._duplicates()
+        self._published_seen = self._published()
         self._since = clock()
         # The messages' counters are cumulative (written by the delivering thread only, so
         # they need no lock); a snapshot reports their growth since the previous one.
@@ -390,6 +397,14 @@ class _Recorder:
     def _duplicates(self) -> int:
         value = getattr(self._stats, "duplicates", 0)
         return value if isinstance(value, int) else 0
+
+    def _published(self) -> tuple[int, int, int]:
+        """The NATS publisher's running counts, if the stream is published (it gets
+        ``publish_stats`` when :meth:`~rxtweet.nats.jetstream.JetStreamPublisher.publish`
+        takes it, which may be after the metrics began)."""
+        stats = getattr(self._stream, "publish_stats", None)
+        counts = tuple(getattr(stats, name, 0) for name in ("published", "duplicates", "retried"))
+        return counts if all(isinstance(c, int) for c in counts) else (0, 0, 0)  # type: ignore[return-value]
 
     def on_next(self, item: Any) -> None:
         # The hot path: no lock for a message (see __init__); events take it.
@@ -474,6 +489,10 @@ class _Recorder:
         """The interval since the last snapshot (or since the tap was attached)."""
         now = self._clock()
         duplicates = self._duplicates()
+        published = self._published()
+        stored, acked_again, sent_again = (
+            count - before for count, before in zip(published, self._published_seen, strict=True)
+        )
         part_messages = {}
         for number, part in self._parts.items():
             count = part.messages
@@ -521,6 +540,9 @@ class _Recorder:
                 reconnects=self.reconnects,
                 reconnect_causes=MappingProxyType(dict(self.causes)),
                 duplicates=duplicates - self._duplicates_seen,
+                published=stored,
+                publish_duplicates=acked_again,
+                publish_retried=sent_again,
                 overflow_drops=self.overflow,
                 limit_notices=limits,
                 limit_track=self.limit_track,
@@ -537,6 +559,7 @@ class _Recorder:
             self._reset()
         self._since = now
         self._duplicates_seen = duplicates
+        self._published_seen = published
         return metrics
 
 
