@@ -83,7 +83,7 @@ REFERENCE_MODULES = [
     "rxtweet.partitions", "rxtweet.handoff", "rxtweet.parse", "rxtweet.transport_base",
     "rxtweet.transport", "rxtweet.http", "rxtweet.testing", "rxtweet.v2.compliance",
     "rxtweet.v2.likes", "rxtweet.v2.labels", "rxtweet.v2.activity", "rxtweet.v2.async_client",
-    "rxtweet.nats",
+    "rxtweet.nats", "rxtweet.snowflake",
 ]  # fmt: skip
 
 

@@ -58,8 +58,8 @@ from ..events import (
 )
 from ..parse import Parsed
 from ..scheduling import WaitScheduler
+from ..snowflake import SNOWFLAKE_EPOCH_MS, snowflake_ms, snowflake_time
 from ..v1.models import DisconnectNotice, LimitNotice, StallWarning, Status
-from ..v2.identity import SNOWFLAKE_EPOCH_MS
 from ..v2.models import StreamResponse
 
 __all__ = [
@@ -83,15 +83,6 @@ ERRORED: Final = "errored"
 DISCONNECTED: Final = "disconnected"
 #: Every state, in the order the Prometheus exporter lists them.
 STATES: Final = (CONNECTED, RECONNECTING, ERRORED, DISCONNECTED)
-
-
-def snowflake_time(tweet_id: int | str) -> float:
-    """The creation time (Unix seconds, millisecond precision) encoded in a Snowflake id.
-
-    >>> snowflake_time(1445078208190291968)   # created 2021-10-04T17:27:47.744Z
-    1633368467.744
-    """
-    return ((int(tweet_id) >> 22) + SNOWFLAKE_EPOCH_MS) / 1000
 
 
 #: Lag samples kept per interval for the quantiles; beyond it a uniform random sample of
@@ -130,7 +121,7 @@ def lag_of(tweet_id: object, now: float) -> float | None:
         return None
     if not 0 < number <= _MAX_SNOWFLAKE:
         return None
-    lag = now - ((number >> 22) + SNOWFLAKE_EPOCH_MS) / 1000
+    lag = now - snowflake_ms(number) / 1000
     return lag if lag >= -MAX_FUTURE_LAG else None
 
 

@@ -33,6 +33,7 @@ from ..credentials import scrub_secrets, secrets_of
 from ..errors import BadRequest
 from ..events import Backfilling, DataLost, RecoveryUnavailable, StreamEvent
 from ..http import StreamRequest
+from ..snowflake import snowflake_time
 from .gap import RecoveryMode, plan_gap
 
 __all__ = ["RECOVERY_PARAMS", "RecoveryTracker", "created_for", "iso_time", "with_params"]
@@ -57,13 +58,10 @@ def _tweet_created(message: Any) -> float | None:
     tweet = getattr(message, "data", None)
     if tweet is None:
         return None
-    key = tweet.data.get("id")
-    if not isinstance(key, str | int) or isinstance(key, bool):
-        return None
     try:
         # A server may lie: "abc", 5,000 digits (int() refuses), 400 digits (too large for
         # a float). None: the item counts at its arrival time, as on an event stream.
-        return ((int(key) >> 22) + 1288834974657) / 1000.0
+        return snowflake_time(tweet.data.get("id"))
     except (ValueError, OverflowError):
         return None
 

@@ -68,6 +68,7 @@ from typing import Any, Literal, TypeAlias
 
 import orjson
 
+from ..snowflake import SNOWFLAKE_EPOCH_MS, snowflake_time
 from ._http import _Body
 from .cursor import _Cursor
 from .endpoints import ServedEndpoint
@@ -86,7 +87,7 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 #: Snowflake epoch: ``(id >> 22) + TWITTER_EPOCH_MS`` is a Tweet id's creation time in ms.
-TWITTER_EPOCH_MS = 1288834974657
+TWITTER_EPOCH_MS = SNOWFLAKE_EPOCH_MS
 _SEQ_MASK = 0x3FFFFF
 #: X's recovery reaches back at most 24 hours.
 RECOVERY_LIMIT = 86_400.0
@@ -106,11 +107,6 @@ def snowflake_id(ms: int, seq: int) -> int:
     if ms < TWITTER_EPOCH_MS:
         raise ValueError(f"{ms} ms is before the Snowflake epoch")
     return ((ms - TWITTER_EPOCH_MS) << 22) | (seq & _SEQ_MASK)
-
-
-def snowflake_time(tweet_id: int | str) -> float:
-    """The creation time (epoch seconds, millisecond precision) a Snowflake id encodes."""
-    return ((int(tweet_id) >> 22) + TWITTER_EPOCH_MS) / 1000.0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

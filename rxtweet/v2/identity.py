@@ -38,38 +38,14 @@ from typing import Any, Final
 
 import orjson
 
-__all__ = ["SNOWFLAKE_EPOCH_MS", "Identity", "identity_for", "snowflake_ms"]
+from ..snowflake import SNOWFLAKE_EPOCH_MS, snowflake_ms, snowflake_time
+
+__all__ = ["SNOWFLAKE_EPOCH_MS", "Identity", "identity_for", "snowflake_ms", "snowflake_time"]
 
 log = logging.getLogger(__name__)
 
 #: A message -> its de-duplication key, or ``None`` for one that must always pass.
 Identity = Callable[[Any], Hashable | None]
-
-#: Twitter's Snowflake epoch (2010-11-04T01:42:54.657Z), in Unix milliseconds.
-SNOWFLAKE_EPOCH_MS: Final = 1288834974657
-
-
-def snowflake_ms(tweet_id: int | str) -> int:
-    """When a Snowflake id (a tweet id) was made, in Unix epoch milliseconds.
-
-    X's ids carry their creation time: ``(id >> 22) + 1288834974657``.
-
-    >>> snowflake_ms("1528053368912060423")
-    1653151287664
-    >>> from datetime import datetime, timezone
-    >>> datetime.fromtimestamp(snowflake_ms(1528053368912060423) / 1000, timezone.utc)
-    datetime.datetime(2022, 5, 21, 16, 41, 27, 664000, tzinfo=datetime.timezone.utc)
-
-    Raises:
-        ValueError: ``tweet_id`` is not a whole number (or a string of one), or is negative.
-    """
-    if isinstance(tweet_id, bool) or not isinstance(tweet_id, int | str):
-        raise ValueError(f"a Snowflake id is an int or a string of digits, not {tweet_id!r}")
-    number = int(tweet_id)
-    if number < 0:
-        raise ValueError(f"a Snowflake id is not negative: {tweet_id!r}")
-    return (number >> 22) + SNOWFLAKE_EPOCH_MS
-
 
 # -- the keys ---------------------------------------------------------------------------
 
