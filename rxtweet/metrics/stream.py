@@ -404,14 +404,17 @@ class _Recorder:
             self.bytes += len(item.raw)
             value = item.value
             cls = type(value)
-            if cls is StreamResponse:
-                # v2, the common case, first: a tweet past the interval's LAG_EXACT costs
-                # three counters and a test.
+            # v2, the common case, skips the kind look-up.
+            kind = _V2 if cls is StreamResponse else self._kinds.get(cls)
+            if kind is None:
+                kind = self._kinds[cls] = _kind_of(cls)
+            if kind == _V2:
                 data = value.data
                 if data is None:
                     if _is_operational_disconnect(value.errors):
                         self.disconnects += 1
                     return
+                # Past the interval's LAG_EXACT a tweet costs three counters and a test.
                 tweets = self.tweets = self.tweets + 1
                 if tweets & _LAG_MASK and self.lags.count >= LAG_EXACT:
                     return
@@ -422,25 +425,6 @@ class _Recorder:
                 lag = lag_of(tweet_id, self._clock())
                 if lag is not None:
                     self.lags.add(lag)
-                return
-            kind = self._kinds.get(cls)
-            if kind is None:
-                kind = self._kinds[cls] = _kind_of(cls)
-            if kind == _V2:
-                data = value.data
-                if data is not None:
-                    self.tweets += 1
-                    if self.lags.count >= LAG_EXACT and self.tweets & _LAG_MASK:
-                        return  # a busy interval: one tweet in LAG_STRIDE is measured
-                    try:
-                        tweet_id = data.data["id"]
-                    except (AttributeError, KeyError, TypeError):
-                        return  # no id: no lag for it
-                    lag = lag_of(tweet_id, self._clock())
-                    if lag is not None:
-                        self.lags.add(lag)
-                elif _is_operational_disconnect(getattr(value, "errors", None)):
-                    self.disconnects += 1
             elif kind == _V1_STATUS:
                 self._tweet(value.data)
             elif kind == _LIMIT:
