@@ -42,7 +42,7 @@ from typing import Any, TypeVar, Unpack
 import requests
 from reactivex import abc
 
-from .connection import Connection, LineOperator
+from .connection import BatchOperator, Connection, LineOperator
 from .errors import StreamAlreadyRunning
 from .events import (
     Closed,
@@ -213,6 +213,7 @@ class BaseStream:
         *,
         is_data: Callable[[_M], bool] | None = None,
         frame: LineOperator | None = None,
+        batch_frame: BatchOperator | None = None,
         recovery: RecoveryMode | None = None,
         clock: Callable[[], float] = time.time,
         created_of: Callable[[_M], float | None] | None = None,
@@ -228,6 +229,7 @@ class BaseStream:
             policy=self.reconnect,
             scheduler=self.scheduler,
             frame=frame,
+            batch_frame=batch_frame,
             is_data=is_data,
             recovery=recovery,
             clock=clock,

@@ -2,8 +2,15 @@
 
 A :class:`Connection` puts the pieces together around one :class:`~rxtweet.http.StreamRequest`::
 
-    transport.lines ─> reconnecting(policy) ─> parse_lines(convert) ─> share_connection
-         (bytes)          (bytes, retried)       (Parsed | events)        (one socket)
+    transport.batches ─> reconnecting(policy) ─> parse_lines(convert) ─> share_connection
+    (a read's lines)      (batches, retried)      (Parsed | events)        (one socket)
+
+Inside, the lines travel a read at a time (:class:`~rxtweet.transport_base.BatchTransport`;
+a transport with only ``lines`` has each line wrapped as a batch of one): the reconnect
+operator and the parser's loop are paid once per read, not once per line. That is an
+implementation of the same operators, not another shape: :attr:`Connection.lines` is the
+cold Observable of raw lines, and ``lines.pipe(parse_lines(convert))`` gives the same items
+as :attr:`Connection.items` (``tests/test_batches.py`` checks both on the same input).
 
 The transport is a seam (:class:`~rxtweet.transport_base.Transport`): by default
 :class:`~rxtweet.transport.RequestsTransport`; a test (or an httpx or aiohttp transport)
@@ -32,9 +39,9 @@ from reactivex.disposable import CompositeDisposable, Disposable
 
 from .events import Closed, Connected, Disconnected, Errored, StreamEvent
 from .http import RateLimit, StreamRequest
-from .operators.forward import ForwardingObserver, subscribe_forward
+from .operators.forward import subscribe_forward
 from .operators.share import SharedConnection, SharedSource
-from .parse import Parsed, ParseStats, parse_on_next_for
+from .parse import Parsed, ParseStats, batch_parser
 from .reconnect import DataSignal, ReconnectPolicy, reconnecting
 from .recovery.gap import RecoveryMode
 from .substreams import select_events, select_messages
@@ -56,6 +63,43 @@ Item = Parsed[_T] | StreamEvent
 
 #: An operator on one connection's lines (framing such as v1.1's ``delimited=length``).
 LineOperator = Callable[[Observable[bytes]], Observable[bytes]]
+
+#: An operator on one connection's batches of lines (a read's lines, in order; see
+#: :class:`~rxtweet.transport_base.BatchTransport`), e.g. v1.1's fatal-disconnect check.
+BatchOperator = Callable[[Observable[list[bytes]]], Observable[list[bytes]]]
+
+
+def _one_line_batches(source: Observable[bytes]) -> Observable[list[bytes]]:
+    """Each line as a batch of one (a transport without ``batches``, or a line frame)."""
+
+    def subscribe(
+        observer: abc.ObserverBase[list[bytes]], scheduler: abc.SchedulerBase | None = None
+    ) -> abc.DisposableBase:
+        emit = observer.on_next
+        return source.subscribe(
+            lambda line: emit([line]), observer.on_error, observer.on_completed, scheduler=scheduler
+        )
+
+    return Observable(subscribe)
+
+
+def _flatten(source: Observable[list[bytes]]) -> Observable[bytes]:
+    """The lines of each batch, in order (the guard downstream drops any after a disposal)."""
+
+    def subscribe(
+        observer: abc.ObserverBase[bytes], scheduler: abc.SchedulerBase | None = None
+    ) -> abc.DisposableBase:
+        emit = observer.on_next
+
+        def on_next(batch: list[bytes]) -> None:
+            for line in batch:
+                emit(line)
+
+        return source.subscribe(
+            on_next, observer.on_error, observer.on_completed, scheduler=scheduler
+        )
+
+    return Observable(subscribe)
 
 
 class _Serialized(abc.ObserverBase[_T]):
@@ -112,7 +156,10 @@ class Connection(SharedSource[Any], Generic[_T]):
             :class:`~rxtweet.scheduling.WaitScheduler`, threads named ``rxtweet-wait-N``);
             tests pass a virtual-time scheduler.
         frame: an operator applied to each connection's lines before reconnecting and
-            parsing (it is subscribed afresh per connection, so its state is too).
+            parsing (it is subscribed afresh per connection, so its state is too). With a
+            frame the lines travel one per batch (a line operator sees every line).
+        batch_frame: an operator applied to each connection's batches of lines (after
+            ``frame``), likewise subscribed afresh per connection.
         exact_ints: parse integers beyond 64 bits exactly (see :func:`rxtweet.parse.decode`).
             Off by default: X sends ids as strings (v2) or 64-bit numbers (v1.1), and the
             check costs about a third of ``orjson.loads`` per message.
@@ -152,6 +199,7 @@ class Connection(SharedSource[Any], Generic[_T]):
         session: requests.Session | None = None,
         scheduler: abc.SchedulerBase | None = None,
         frame: LineOperator | None = None,
+        batch_frame: BatchOperator | None = None,
         exact_ints: bool = False,
         is_data: Callable[[_T], bool] | None = None,
         recovery: RecoveryMode | None = None,
@@ -172,13 +220,16 @@ class Connection(SharedSource[Any], Generic[_T]):
         self._convert = convert
         self._scheduler = scheduler
         self._frame = frame
+        self._batch_frame = batch_frame
         self._exact_ints = exact_ints
         self._is_data = is_data
         self.recovery: RecoveryMode | None = check_mode(recovery)
         self.clock = clock
         self._created_of = created_of
         self.recovery_sink: RecoverySink | None = None
-        self._shared: SharedConnection[Item[_T]] = SharedConnection(Observable(self._subscribe))
+        self._shared: SharedConnection[Item[_T]] = SharedConnection(
+            Observable(self._subscribe), guarded=True
+        )
 
     def __repr__(self) -> str:
         return f"<Connection {self.request!r}>"
@@ -186,7 +237,9 @@ class Connection(SharedSource[Any], Generic[_T]):
     @property
     def lines(self) -> Observable[bytes]:
         """Cold: each subscription opens its own connection, reconnected by the policy."""
-        return self._raw_lines().pipe(reconnecting(self.policy, scheduler=self._scheduler))
+        return _flatten(
+            self._raw_batches().pipe(reconnecting(self.policy, scheduler=self._scheduler))
+        )
 
     @property
     def items(self) -> Observable[Item[_T]]:
@@ -199,37 +252,50 @@ class Connection(SharedSource[Any], Generic[_T]):
         """
         return self._shared.observable
 
-    def _raw_lines(
+    def _raw_batches(
         self,
         on_response: Callable[[ResponseHead], None] | None = None,
         tracker: RecoveryTracker | None = None,
-    ) -> Observable[bytes]:
+    ) -> Observable[list[bytes]]:
+        """One attempt's lines, a read at a time, framed (a cold Observable per attempt)."""
+        transport = self.transport
+        batches = getattr(transport, "batches", None) if self._frame is None else None
+
         # Deferred: the transport is asked per subscription (per attempt), never when a stream
         # is built, and an exception raised by a transport's ``lines`` becomes that attempt's
         # error, so it reaches Errored/on_exception instead of escaping the subscribe call.
-        def start(_: abc.SchedulerBase | None) -> Observable[bytes]:
+        def start(_: abc.SchedulerBase | None) -> Observable[list[bytes]]:
             request = self.request if tracker is None else tracker.request_for(self.request)
-            source = self.transport.lines(
-                request,
-                self.options,
-                on_response=on_response,
-                on_line_dropped=self.stats._count_too_long,
-            )
+            dropped = self.stats._count_too_long
+            source: Observable[list[bytes]]
+            if batches is not None:
+                source = batches(
+                    request, self.options, on_response=on_response, on_line_dropped=dropped
+                )
+            else:
+                lines = transport.lines(
+                    request, self.options, on_response=on_response, on_line_dropped=dropped
+                )
+                if self._frame is not None:
+                    lines = lines.pipe(self._frame)
+                source = _one_line_batches(lines)
             if tracker is not None:
                 # X refusing a recovery request (400) is not the stream's failure: the
                 # tracker turns recovery off and the same attempt is made without it.
-                def refused(error: Exception, _: Observable[bytes]) -> Observable[bytes]:
+                def refused(
+                    error: Exception, _: Observable[list[bytes]]
+                ) -> Observable[list[bytes]]:
                     if tracker.refused(error, request):
                         return reactivex.defer(start)
                     return reactivex.throw(error)
 
                 source = source.pipe(ops.catch(refused))
-            return source if self._frame is None else source.pipe(self._frame)
+            return source if self._batch_frame is None else source.pipe(self._batch_frame)
 
-        # reactivex.defer(start), one hop less per line: the attempt's source is subscribed
+        # reactivex.defer(start), one hop less per batch: the attempt's source is subscribed
         # with the observer this Observable was given (already reactivex's guard).
         def subscribe(
-            observer: abc.ObserverBase[bytes], scheduler: abc.SchedulerBase | None = None
+            observer: abc.ObserverBase[list[bytes]], scheduler: abc.SchedulerBase | None = None
         ) -> abc.DisposableBase:
             try:
                 source = start(scheduler)
@@ -257,6 +323,7 @@ class Connection(SharedSource[Any], Generic[_T]):
             policy=self.policy,
             scheduler=self._scheduler,
             frame=self._frame,
+            batch_frame=self._batch_frame,
             exact_ints=self._exact_ints,
             is_data=self._is_data,
         )
@@ -332,24 +399,34 @@ class Connection(SharedSource[Any], Generic[_T]):
         on_next: Callable[[Item[_T]], None] = plain_on_next
         if self.recovery is not None:
             tracker, windows, on_next = self._recovering(emit, data)
-        source = self._raw_lines(on_response, tracker).pipe(
+        source = self._raw_batches(on_response, tracker).pipe(
             reconnecting(self.policy, scheduler=self._scheduler, on_event=on_event, data=data)
         )
-        # ``source.pipe(parse_lines(...)).subscribe(on_next, ...)`` with one hop less per
-        # line: the parser hands its items to `on_next` itself, and reactivex's guard around
-        # the parser (no item after the end) stands for both.
-        parse = parse_on_next_for(
-            self._convert, self.stats, keep_raw=True, exact_ints=self._exact_ints
-        )
-        subscription = source.subscribe(
-            parse(ForwardingObserver(on_next, on_error, on_completed)),
-            on_error,
-            on_completed,
-            scheduler=scheduler,
-        )
+        # ``source.pipe(parse_lines(...)).subscribe(on_next, ...)``, a read at a time: the
+        # parser's loop hands its items to `on_next` itself, and checks `stopped` between
+        # them (a disposal inside a batch stops it at the next line, as reactivex's guard
+        # stops items after a disposal). Once the connection has had its data, items go
+        # straight to `emit`.
+        parse = batch_parser(self._convert, self.stats, keep_raw=True, exact_ints=self._exact_ints)
+        stopped = [False]
+        if on_next is plain_on_next:
+
+            def on_batch(batch: list[bytes]) -> None:
+                parse(batch, plain_on_next if data.waiting else emit, stopped)
+
+        else:
+
+            def on_batch(batch: list[bytes]) -> None:
+                parse(batch, on_next, stopped)
+
+        subscription = source.subscribe(on_batch, on_error, on_completed, scheduler=scheduler)
+
+        def stop() -> None:
+            stopped[0] = True
+
         if windows is None:
-            return subscription
-        return CompositeDisposable(subscription, Disposable(windows.dispose))
+            return CompositeDisposable(Disposable(stop), subscription)
+        return CompositeDisposable(Disposable(stop), subscription, Disposable(windows.dispose))
 
     def _recovering(
         self, emit: Callable[[Item[_T]], None], data: DataSignal

@@ -32,8 +32,8 @@ import json
 import logging
 import re
 import threading
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Final, Generic, Literal, TypeVar, overload
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, Final, Generic, Literal, NamedTuple, TypeVar, overload
 
 import orjson
 from reactivex import Observable, abc
@@ -174,29 +174,37 @@ def decode(line: bytes, *, exact_ints: bool = True) -> dict[str, Any] | Malforme
 # -- the operator -----------------------------------------------------------------------
 
 
-class Parsed(Generic[T]):
+class Parsed(NamedTuple, Generic[T]):
     """A converted message together with the line it came from (``parse_lines(keep_raw=True)``).
 
     ``value`` is ``convert(doc)``; ``raw`` is the line (``bytes``), e.g. for tweepy's
     ``on_data(raw_data)`` hook. Test with ``type(item) is Parsed`` (it is never subclassed).
+    A named pair (``value, raw = item`` works): built by C code, on the hot path, where a
+    class with ``__init__`` would cost a Python call per message. Equal only to another
+    ``Parsed`` with equal parts.
     """
 
-    __slots__ = ("raw", "value")
-
-    def __init__(self, value: T, raw: bytes) -> None:
-        self.value = value
-        self.raw = raw
+    value: T
+    raw: bytes
 
     def __eq__(self, other: object) -> bool:
         if type(other) is Parsed:
             return bool(self.value == other.value and self.raw == other.raw)
         return NotImplemented
 
+    def __ne__(self, other: object) -> bool:
+        equal = self.__eq__(other)
+        return equal if equal is NotImplemented else not equal
+
     def __hash__(self) -> int:
         return hash(self.raw)
 
     def __repr__(self) -> str:
         return f"Parsed({self.value!r}, <{len(self.raw)} bytes>)"
+
+
+#: ``Parsed(value, raw)`` without the named tuple's Python-level ``__new__``.
+_new_tuple: Final = tuple.__new__
 
 
 class ParseStats:
@@ -341,51 +349,92 @@ def parse_on_next_for(
     that parses a line and gives the result to ``observer.on_next`` (only that: errors and
     completion are the caller's to pass on).
 
-    For a subscriber that parses the lines itself without one more hop per line (the
-    connection): subscribed to the lines, the result behaves exactly as ``parse_lines``
-    subscribed with the same ``observer``.
+    For a subscriber that parses the lines itself without one more hop per line: subscribed
+    to the lines, the result behaves exactly as ``parse_lines`` subscribed with the same
+    ``observer``. It is :func:`batch_parser` given one line at a time.
     """
+    parse = batch_parser(convert, stats, keep_raw=keep_raw, exact_ints=exact_ints)
+    never: list[bool] = [False]
 
     def on_next_for(observer: abc.ObserverBase[Any]) -> Callable[[bytes], None]:
         emit = observer.on_next
-        loads, table, big_int = _orjson_loads, _DIGIT_TABLE, _BIG_INT
 
         def on_next(line: bytes) -> None:
-            if not line or line.isspace():
-                if stats is not None:
-                    stats.keep_alives += 1
-                emit(_KEEP_ALIVE)
-                return
-            # decode(line), with its common case inlined (one call less per line)
-            if exact_ints and big_int in line.translate(table):
-                doc: Any = _loads_exact(line)
-            else:
-                try:
-                    doc = loads(line)
-                except orjson.JSONDecodeError:
-                    doc = decode(line, exact_ints=False)
-                else:
-                    if type(doc) is not dict:
-                        doc = MalformedMessage(line, REASON_NOT_OBJECT)
-            if type(doc) is dict:
-                try:
-                    item: Any = convert(doc)
-                except Exception as exc:  # noqa: BLE001 - any failure = bad shape
-                    item = MalformedMessage(line, REASON_CONVERT)
-                    _report(item, stats, f": {type(exc).__name__}: {exc}"[:200])
-                else:
-                    if stats is not None:
-                        stats.messages += 1
-                    if keep_raw:
-                        item = Parsed(item, line)
-            else:
-                item = doc
-                _report(item, stats)
-            emit(item)
+            parse((line,), emit, never)
 
         return on_next
 
     return on_next_for
+
+
+#: What :func:`batch_parser` returns: ``parse(lines, emit, stopped)``.
+BatchParser = Callable[[Sequence[bytes], Callable[[Any], None], list[bool]], None]
+
+
+def batch_parser(
+    convert: Callable[[dict[str, Any]], Any],
+    stats: ParseStats | None = None,
+    *,
+    keep_raw: bool = False,
+    exact_ints: bool = True,
+) -> BatchParser:
+    """``parse(lines, emit, stopped)``: what :func:`parse_lines` does to each line, for a
+    batch of them (one read's lines, in order), with ``emit(item)`` called per item.
+
+    ``stopped`` is a one-element list: once ``stopped[0]`` is true (a disposal, from any
+    thread, or from ``emit`` itself), no further line of the batch is parsed or emitted,
+    just as no item reaches a disposed subscriber of :func:`parse_lines`. An exception
+    raised by ``emit`` propagates at once; the rest of the batch is not parsed.
+    ``stats.messages`` is counted per batch (it may lag a batch behind a reader on another
+    thread); the other counters per line.
+
+    The per-line operator and the batch path are one code path (:func:`parse_on_next_for`
+    calls this with one line), so they cannot give different results.
+    """
+    loads, table, big_int = _orjson_loads, _DIGIT_TABLE, _BIG_INT
+    new_tuple = _new_tuple
+
+    def parse(lines: Sequence[bytes], emit: Callable[[Any], None], stopped: list[bool]) -> None:
+        converted = 0
+        try:
+            for line in lines:
+                if stopped[0]:
+                    return
+                if not line or line.isspace():
+                    if stats is not None:
+                        stats.keep_alives += 1
+                    emit(_KEEP_ALIVE)
+                    continue
+                # decode(line), with its common case inlined (one call less per line)
+                if exact_ints and big_int in line.translate(table):
+                    doc: Any = _loads_exact(line)
+                else:
+                    try:
+                        doc = loads(line)
+                    except orjson.JSONDecodeError:
+                        doc = decode(line, exact_ints=False)
+                    else:
+                        if type(doc) is not dict:
+                            doc = MalformedMessage(line, REASON_NOT_OBJECT)
+                if type(doc) is dict:
+                    try:
+                        item: Any = convert(doc)
+                    except Exception as exc:  # noqa: BLE001 - any failure = bad shape
+                        item = MalformedMessage(line, REASON_CONVERT)
+                        _report(item, stats, f": {type(exc).__name__}: {exc}"[:200])
+                    else:
+                        converted += 1
+                        if keep_raw:
+                            item = new_tuple(Parsed, (item, line))
+                else:
+                    item = doc
+                    _report(item, stats)
+                emit(item)
+        finally:
+            if stats is not None and converted:
+                stats.messages += converted
+
+    return parse
 
 
 #: Names that moved to rxtweet.v2.convert, still importable from here.

@@ -26,7 +26,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from reactivex import Observable, abc
 from reactivex.disposable import CompositeDisposable, SerialDisposable
@@ -57,6 +57,9 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+#: What a reconnected source carries: lines, or batches of them (the operator never looks).
+_L = TypeVar("_L")
 
 #: Cap on the doubling 420/429 wait (X states none). 960 s = 60 s doubled four times, more
 #: than one whole 15-minute rate-limit window, so a wait at the cap always spans a reset.
@@ -321,8 +324,8 @@ def reconnecting(
     on_event: Callable[[StreamEvent], None] | None = None,
     clock: Callable[[], float] = time.time,
     data: DataSignal | None = None,
-) -> Callable[[Observable[bytes]], Observable[bytes]]:
-    """Reconnects a cold Observable of lines according to ``policy``.
+) -> Callable[[Observable[_L]], Observable[_L]]:
+    """Reconnects a cold Observable of lines (or of batches of lines) according to ``policy``.
 
     Each subscription to the source is one connection: it emits the lines received (keep-
     alives ``b""`` included), errors with a :class:`~rxtweet.errors.HTTPException` or a
@@ -378,9 +381,9 @@ def reconnecting(
         reconnects.
     """
 
-    def reconnecting_(source: Observable[bytes]) -> Observable[bytes]:
+    def reconnecting_(source: Observable[_L]) -> Observable[_L]:
         def subscribe(
-            observer: abc.ObserverBase[bytes], scheduler_: abc.SchedulerBase | None = None
+            observer: abc.ObserverBase[_L], scheduler_: abc.SchedulerBase | None = None
         ) -> abc.DisposableBase:
             waits = scheduler or scheduler_ or WaitScheduler.singleton()
             backoff = policy.new_backoff(clock=clock)
@@ -394,7 +397,7 @@ def reconnecting(
                 data._attach(reset)
 
             def connection(
-                inner: abc.ObserverBase[bytes], scheduler__: abc.SchedulerBase | None = None
+                inner: abc.ObserverBase[_L], scheduler__: abc.SchedulerBase | None = None
             ) -> abc.DisposableBase:
                 def on_completed() -> None:
                     inner.on_error(_ServerClosed())
@@ -412,7 +415,7 @@ def reconnecting(
                 # One subscription = one connection; `delivered` belongs to it alone.
                 delivered = False
 
-                def on_next(line: bytes) -> None:
+                def on_next(line: _L) -> None:
                     nonlocal delivered
                     if not delivered:
                         delivered = True
@@ -491,8 +494,11 @@ def reconnecting(
                 return Observable(notifier)
 
             # `observer` is reactivex's guard already: no second one around it.
+            retried: Observable[_L] = Observable(connection).pipe(
+                retry_when(handler, notifier_follows_errors=True)
+            )
             return subscribe_forward(
-                Observable(connection).pipe(retry_when(handler, notifier_follows_errors=True)),
+                retried,
                 observer,
                 scheduler_,
             )

@@ -107,6 +107,10 @@ def select_messages(
         [          select_messages(pick)                 ]     (pick(b) is None)
         result:  --pick(a)---------------------------pick(c)--|
 
+    On a shared stream's items (a :class:`~rxtweet.operators.share.SharedObservable`) the
+    operator is fused into the share (:meth:`~rxtweet.operators.share.SharedObservable.fused`):
+    no hop of its own. Same observer, same results.
+
     >>> import reactivex
     >>> from reactivex import operators as ops
     >>> from rxtweet.events import KeepAlive
@@ -116,18 +120,45 @@ def select_messages(
     [1, 3]
     """
 
-    def on_next_for(observer: abc.ObserverBase[Any]) -> Callable[[Any], None]:
-        emit = observer.on_next
+    def wrap(observer: abc.ObserverBase[Any]) -> abc.ObserverBase[Any]:
+        return _SelectedMessages(observer, pick)
 
-        def on_next(item: Any) -> None:
-            if type(item) is Parsed:
-                value = pick(item.value)
-                if value is not None:
-                    emit(value)
+    def operator(source: Observable[Item[Any]]) -> Observable[Any]:
+        fused = getattr(source, "fused", None)
+        if fused is not None:
+            return fused(wrap)  # type: ignore[no-any-return]
 
-        return on_next
+        def subscribe(
+            observer: abc.ObserverBase[Any], scheduler: abc.SchedulerBase | None = None
+        ) -> abc.DisposableBase:
+            return source.subscribe(wrap(observer), scheduler=scheduler)
 
-    return pass_through(on_next_for)
+        return Observable(subscribe)
+
+    return operator
+
+
+class _SelectedMessages(abc.ObserverBase[Any]):
+    """The observer of :func:`select_messages`: ``pick(item.value)`` of each ``Parsed``."""
+
+    __slots__ = ("_emit", "_observer", "_pick")
+
+    def __init__(self, observer: abc.ObserverBase[Any], pick: Callable[[Any], Any]) -> None:
+        self._observer = observer
+        self._emit = observer.on_next
+        self._pick = pick
+
+    def on_next(self, item: Any) -> None:
+        if type(item) is Parsed:
+            value = self._pick(item.value)
+            if value is not None:
+                self._emit(value)
+
+    def on_error(self, error: Exception) -> None:
+        self._observer.on_error(error)
+
+    def on_completed(self) -> None:
+        self._observer.on_completed()
 
 
 def select_events() -> Callable[[Observable[Item[Any]]], Observable[StreamEvent]]:

@@ -337,7 +337,8 @@ def _lines(
     scheduler: abc.SchedulerBase | None,
     on_response: Callable[[requests.Response], None] | None,
     on_line_dropped: Callable[[int], None] | None,
-) -> Observable[bytes]:
+    batched: bool = False,
+) -> Observable[Any]:
     # The options were validated when built; they are copied into each _Reader's attributes
     # (its read loop looks nothing up through them).
     stall_timeout = options.stall_timeout
@@ -348,7 +349,7 @@ def _lines(
     turns = options.turns
 
     def subscribe(
-        observer: abc.ObserverBase[bytes], _: abc.SchedulerBase | None = None
+        observer: abc.ObserverBase[Any], _: abc.SchedulerBase | None = None
     ) -> abc.DisposableBase:
         cancellation = _Cancellation()
         reader = _Reader(
@@ -364,6 +365,7 @@ def _lines(
             on_response=on_response,
             on_line_dropped=on_line_dropped,
             turns=turns,
+            batched=batched,
         )
         if scheduler is not None:
             scheduled = scheduler.schedule(lambda _s, _st: reader.run())
@@ -422,6 +424,26 @@ class RequestsTransport:
             on_line_dropped=on_line_dropped,
         )
 
+    def batches(
+        self,
+        request: StreamRequest,
+        options: TransportOptions,
+        *,
+        on_response: Callable[[ResponseHead], None] | None = None,
+        on_line_dropped: Callable[[int], None] | None = None,
+    ) -> Observable[list[bytes]]:
+        """:meth:`lines`, a read's lines at a time (see
+        :class:`~rxtweet.transport_base.BatchTransport`)."""
+        return _lines(
+            request,
+            options,
+            session=self.session,
+            scheduler=self.scheduler,
+            on_response=on_response,
+            on_line_dropped=on_line_dropped,
+            batched=True,
+        )
+
 
 #: The most inflated bytes produced by one step of a gzip body. A few kilobytes of
 #: compressed keep-alives inflate to hundreds of megabytes; in steps, the buffer and the list
@@ -435,7 +457,7 @@ class _Reader:
     def __init__(
         self,
         request: StreamRequest,
-        observer: abc.ObserverBase[bytes],
+        observer: abc.ObserverBase[Any],
         cancellation: _Cancellation,
         *,
         session: requests.Session | None,
@@ -447,6 +469,7 @@ class _Reader:
         on_response: Callable[[requests.Response], None] | None,
         on_line_dropped: Callable[[int], None] | None = None,
         turns: Turns | None = None,
+        batched: bool = False,
     ) -> None:
         self.request = request
         self.observer = observer
@@ -460,6 +483,7 @@ class _Reader:
         self.on_response = on_response
         self.on_line_dropped = on_line_dropped
         self.turns = turns
+        self.batched = batched  # one on_next per read (a list of lines), not per line
         self.request_line = f"{request.method} {_path_of(request.url)}"
         self._secrets = secrets_of(request)
         self._redirected = False  # whether the server answered with a redirect
@@ -698,6 +722,7 @@ class _Reader:
         on_next = self.observer.on_next
         cancellation = self.cancellation
         turns = self.turns
+        batched = self.batched
         batches = self._line_batches(response, splitter)
         while True:
             try:
@@ -729,6 +754,23 @@ class _Reader:
                     if cancellation.cancelled:
                         return False
             try:
+                if batched:
+                    # The consumer stops within the batch once disposed (the contract of
+                    # BatchTransport): one call per read instead of one per line.
+                    if cancellation.cancelled:
+                        return False
+                    try:
+                        on_next(batch)
+                    except Exception as exc:
+                        mark_downstream(exc)
+                        raise
+                    if cancellation.cancelled:
+                        # Before reading again: a read now would drain the socket, and a
+                        # closed socket with nothing unread ends with a FIN the server may
+                        # never see through a zero window (its sendall then hangs), where
+                        # unread bytes make the close a reset.
+                        return False
+                    continue
                 for line in batch:
                     if cancellation.cancelled:
                         return False

@@ -20,6 +20,13 @@ The contract of ``lines`` (the :class:`~rxtweet.connection.Connection` relies on
   dropped for exceeding ``options.max_line``;
 * disposing the subscription ends the connection without any further notification.
 
+A transport may also have ``batches`` (:class:`BatchTransport`): the same lines, a list per
+read, so that the connection pays for one call per read instead of one per line (on X's
+small default payload a 64 KiB read holds ~300 lines). Its contract is the one above, with
+one addition: a disposal that happens while the consumer is inside ``on_next(batch)`` is
+honoured by the consumer, which stops at the next line. The connection uses ``batches``
+when a transport has it and ``lines`` otherwise; both must give the same lines.
+
 :class:`TransportOptions` carries the knobs every transport understands; it is validated
 once, when built.
 """
@@ -41,6 +48,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_CHUNK_SIZE",
+    "BatchTransport",
     "ResponseHead",
     "Transport",
     "TransportOptions",
@@ -174,4 +182,20 @@ class Transport(Protocol):
     ) -> Observable[bytes]:
         """A cold Observable of the lines of ``request``'s response, one connection per
         subscription, read as ``options`` say."""
+        ...
+
+
+class BatchTransport(Transport, Protocol):
+    """A :class:`Transport` that can also hand over a read's lines at once (see the module
+    docstring)."""
+
+    def batches(
+        self,
+        request: StreamRequest,
+        options: TransportOptions,
+        *,
+        on_response: Callable[[ResponseHead], None] | None = None,
+        on_line_dropped: Callable[[int], None] | None = None,
+    ) -> Observable[list[bytes]]:
+        """The lines of :meth:`~Transport.lines`, one non-empty list per read, in order."""
         ...

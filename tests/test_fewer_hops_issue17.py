@@ -166,18 +166,26 @@ def test_connection_items_are_parse_lines_items(batch: list[bytes], exact: bool)
     assert fused_stats == plain_stats
 
 
-def test_a_line_reaches_the_connection_through_two_reactivex_wrappers() -> None:
-    # The point of the fused paths, measured: reactivex's AutoDetachObserver frames between
-    # the transport's on_next and the connection's own on_next were 6 (defer, the attempt,
-    # retry_when's result twice, parse_lines, the connection's subscription); now 2
-    # (retry_when's attempt, the parser's subscription), one guard each before code that acts.
+class _BatchingTransport:
+    """A BatchTransport that answers with one batch (or, through ``lines``, one line)."""
+
+    def __init__(self, line: bytes) -> None:
+        self.line = line
+
+    def lines(self, request: Any, options: Any, **_: Any) -> reactivex.Observable[bytes]:
+        return reactivex.of(self.line)
+
+    def batches(self, request: Any, options: Any, **_: Any) -> reactivex.Observable[list[bytes]]:
+        return reactivex.of([self.line])
+
+
+def _wrappers_to_is_data(transport: Any, marker: str) -> int:
     stacks: list[list[str]] = []
 
     def is_data(_: Any) -> bool:
         stacks.append([frame.filename for frame in traceback.extract_stack()])
         return True
 
-    transport = MockTransport(lambda _: reactivex.of(b'{"data":{"id":"1","text":"a"}}'))
     connection = Connection(
         StreamRequest("GET", "https://api.x.com/2/tweets/sample/stream"),
         transport=transport,
@@ -188,6 +196,20 @@ def test_a_line_reaches_the_connection_through_two_reactivex_wrappers() -> None:
     connection.items.pipe(ops.filter(lambda item: type(item) is Parsed), ops.take(1)).subscribe()
     assert stacks
     files = stacks[0]
-    transport_at = max(i for i, name in enumerate(files) if name.endswith("mock_transport.py"))
-    wrappers = [name for name in files[transport_at:] if name.endswith("autodetachobserver.py")]
-    assert len(wrappers) == 2
+    transport_at = max(i for i, name in enumerate(files) if name.endswith(marker))
+    return len([name for name in files[transport_at:] if name.endswith("autodetachobserver.py")])
+
+
+def test_a_batch_reaches_the_connection_through_two_reactivex_wrappers() -> None:
+    # The point of the fused paths, measured: reactivex's AutoDetachObserver frames between
+    # the transport's on_next and the connection's own on_next were 6 per line (defer, the
+    # attempt, retry_when's result twice, parse_lines, the connection's subscription); now
+    # 2 per read (retry_when's attempt, the parser's subscription).
+    line = b'{"data":{"id":"1","text":"a"}}'
+    assert _wrappers_to_is_data(_BatchingTransport(line), "fromiterable.py") == 2
+
+
+def test_a_transport_without_batches_costs_one_wrapper_more() -> None:
+    # Each line of a lines-only transport is wrapped as a batch of one (_one_line_batches).
+    transport = MockTransport(lambda _: reactivex.of(b'{"data":{"id":"1","text":"a"}}'))
+    assert _wrappers_to_is_data(transport, "mock_transport.py") == 3

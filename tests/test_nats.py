@@ -144,10 +144,15 @@ def test_redundant_connections_and_a_second_ingester_store_each_tweet_once(
             subscription.dispose()
     stored = [msg_id for _, msg_id in stream_messages(nats_server.url, "RXTWEET")]
     assert len(stored) == len(set(stored))  # each tweet once
-    assert set(stored) == set(seen[0]) | set(seen[1])
+    # A message is stored before it is passed on, so a disposal that lands between the two
+    # leaves one stored message unseen: at most one per publisher (each has one delivering
+    # thread at a time).
+    unseen = set(stored) - (set(seen[0]) | set(seen[1]))
+    assert set(seen[0]) | set(seen[1]) <= set(stored) and len(unseen) <= 2
     both = len(seen[0]) + len(seen[1])
-    assert first.stats.acked + second.stats.acked == both
-    assert first.stats.duplicates + second.stats.duplicates == both - len(stored) > 0
+    acked = first.stats.acked + second.stats.acked  # every ack, a duplicate's too
+    assert both <= acked <= both + 2
+    assert first.stats.duplicates + second.stats.duplicates == acked - len(stored) > 0
 
 
 def test_a_nats_restart_mid_publish_loses_nothing_and_holds_the_reader_back(

@@ -239,11 +239,9 @@ class Stream(BaseStream):
             verify=self.verify,
         )
         delimited = DelimitedStats() if params.get("delimited") == "length" else None
+        frame, batch_frame = _v1_framing(delimited, frozenset(self.fatal_disconnect_codes))
         connection = self._connection(
-            request,
-            _watching_unknown(),
-            is_data=is_v1_data,
-            frame=_v1_framing(delimited, frozenset(self.fatal_disconnect_codes)),
+            request, _watching_unknown(), is_data=is_v1_data, frame=frame, batch_frame=batch_frame
         )
         return connection, delimited
 

@@ -1,9 +1,10 @@
 """API v1.1 line-level operators: ``delimited=length`` framing and the fatal-disconnect guard.
 
-Both work on the raw lines of one connection (before parsing), are built with
+Both work on the raw lines of one connection (before parsing) and are built with
 :func:`~rxtweet.operators.pass_through` (errors and completion pass through, the state is per
-subscription, i.e. per connection) and are combined by the client into the connection's
-``frame`` operator.
+subscription, i.e. per connection). The client gives the connection ``delimited=length`` as
+its ``frame`` (it needs each line) and the guard as its ``batch_frame`` (it looks at each
+line of a read, in one call per read).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Final
 
 from reactivex import Observable, abc
 
-from ..connection import LineOperator
+from ..connection import BatchOperator, LineOperator
 from ..errors import FatalDisconnect, LengthFramingError
 from ..framing import DEFAULT_MAX_LINE
 from ..operators.pass_through import pass_through
@@ -140,6 +141,35 @@ def _framing_error(digits: bytes) -> LengthFramingError:
     )
 
 
+def _disconnect_notice(line: bytes, codes: frozenset[int]) -> DisconnectNotice | None:
+    """The notice of a disconnect message whose code is in ``codes`` (logged), else
+    ``None`` (another disconnect is logged too: X closes the connection after it)."""
+    if b'"disconnect"' not in line[:24]:
+        return None
+    doc = decode(line)
+    inner = doc.get("disconnect") if isinstance(doc, dict) else None
+    if type(inner) is not dict:
+        return None
+    notice = DisconnectNotice(inner)
+    if notice.code in codes:
+        log.error(
+            "X sent disconnect code %s (%s): %s. Not reconnecting: another "
+            "connection with the same credentials would be thrown off, or the "
+            "credentials no longer work.",
+            notice.code,
+            notice.meaning,
+            notice.reason,
+        )
+        return notice
+    log.info(
+        "X sent disconnect code %s (%s): %s; reconnecting when it closes",
+        notice.code,
+        notice.meaning,
+        notice.reason,
+    )
+    return None
+
+
 def _end_on_fatal_disconnect(
     codes: frozenset[int],
 ) -> Callable[[Observable[bytes]], Observable[bytes]]:
@@ -150,49 +180,41 @@ def _end_on_fatal_disconnect(
     def on_next_for(observer: abc.ObserverBase[bytes]) -> Callable[[bytes], None]:
         def on_next(line: bytes) -> None:
             observer.on_next(line)
-            if b'"disconnect"' not in line[:24]:
-                return
-            doc = decode(line)
-            inner = doc.get("disconnect") if isinstance(doc, dict) else None
-            if type(inner) is not dict:
-                return
-            notice = DisconnectNotice(inner)
-            if notice.code in codes:
-                log.error(
-                    "X sent disconnect code %s (%s): %s. Not reconnecting: another "
-                    "connection with the same credentials would be thrown off, or the "
-                    "credentials no longer work.",
-                    notice.code,
-                    notice.meaning,
-                    notice.reason,
-                )
+            notice = _disconnect_notice(line, codes)
+            if notice is not None:
                 observer.on_error(FatalDisconnect(notice))
-            else:
-                log.info(
-                    "X sent disconnect code %s (%s): %s; reconnecting when it closes",
-                    notice.code,
-                    notice.meaning,
-                    notice.reason,
-                )
 
         return on_next
 
     return pass_through(on_next_for)
 
 
-def _v1_framing(stats: DelimitedStats | None, fatal_codes: frozenset[int]) -> LineOperator | None:
-    """The v1.1 line operators for one connection, or ``None`` when none applies."""
-    operators: list[LineOperator] = []
-    if stats is not None:  # delimited=length
-        operators.append(length_delimited(stats))
-    if fatal_codes:
-        operators.append(_end_on_fatal_disconnect(fatal_codes))
-    if not operators:
-        return None
+def _end_on_fatal_disconnect_batches(
+    codes: frozenset[int],
+) -> Callable[[Observable[list[bytes]]], Observable[list[bytes]]]:
+    """:func:`_end_on_fatal_disconnect` on batches of lines: a batch with a fatal disconnect
+    message is passed on up to that message, and the error follows."""
 
-    def frame(source: Observable[bytes]) -> Observable[bytes]:
-        for operator in operators:
-            source = source.pipe(operator)
-        return source
+    def on_next_for(observer: abc.ObserverBase[list[bytes]]) -> Callable[[list[bytes]], None]:
+        def on_next(batch: list[bytes]) -> None:
+            for index, line in enumerate(batch):
+                notice = _disconnect_notice(line, codes)
+                if notice is not None:
+                    observer.on_next(batch[: index + 1])
+                    observer.on_error(FatalDisconnect(notice))
+                    return
+            observer.on_next(batch)
 
-    return frame
+        return on_next
+
+    return pass_through(on_next_for)
+
+
+def _v1_framing(
+    stats: DelimitedStats | None, fatal_codes: frozenset[int]
+) -> tuple[LineOperator | None, BatchOperator | None]:
+    """The v1.1 operators for one connection: on its lines (``delimited=length``, which needs
+    each line) and on its batches of lines (the fatal-disconnect guard); ``None`` for none."""
+    frame = length_delimited(stats) if stats is not None else None
+    batch_frame = _end_on_fatal_disconnect_batches(fatal_codes) if fatal_codes else None
+    return frame, batch_frame
