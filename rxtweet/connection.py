@@ -29,7 +29,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar, Unpack
+from typing import TYPE_CHECKING, Any, Generic, NamedTuple, Protocol, TypeVar, Unpack
 
 import reactivex
 import requests
@@ -40,8 +40,8 @@ from reactivex.disposable import CompositeDisposable, Disposable
 from .events import Closed, Connected, Disconnected, Errored, StreamEvent
 from .http import RateLimit, StreamRequest
 from .operators.forward import subscribe_forward
-from .operators.share import SharedConnection, SharedSource
-from .parse import Parsed, ParseStats, batch_parser
+from .operators.share import SharedConnection, SharedSource, _Tap
+from .parse import Parsed, ParseStats, ReadTally, batch_parser
 from .reconnect import DataSignal, ReconnectPolicy, reconnecting
 from .recovery.gap import RecoveryMode
 from .substreams import select_events, select_messages
@@ -52,7 +52,15 @@ if TYPE_CHECKING:
     from .recovery.tracker import RecoveryTracker
     from .recovery.windows import RecoveryWindows
 
-__all__ = ["Connection", "Item", "LineOperator", "select_events", "select_messages"]
+__all__ = [
+    "BatchOperator",
+    "Connection",
+    "Item",
+    "LineOperator",
+    "Read",
+    "select_events",
+    "select_messages",
+]
 
 log = logging.getLogger(__name__)
 
@@ -120,6 +128,47 @@ class _Serialized(abc.ObserverBase[_T]):
     def on_completed(self) -> None:
         with self._lock:
             self._observer.on_completed()
+
+
+class Read(NamedTuple):
+    """One read of a connection, as :meth:`Connection.tap_reads` tells it."""
+
+    #: The read's lines (keep-alives and malformed lines included), without line ends.
+    lines: list[bytes]
+    #: Lines converted to messages (the rest are keep-alives and malformed lines).
+    messages: int
+    #: Of the messages, those whose ``data_of(value)`` is ``None`` (each also given to
+    #: ``on_item``); 0 without a ``data_of``.
+    without_data: int
+
+
+class _ReadTap:
+    """One :meth:`Connection.tap_reads` registration: its callbacks, each guarded like a
+    share's passive tap (an exception is logged and goes no further)."""
+
+    __slots__ = ("event", "item", "read")
+
+    def __init__(
+        self,
+        on_read: Callable[[Read], None],
+        on_item: Callable[[Any], None],
+        on_event: Callable[[Any], None],
+    ) -> None:
+        self.read: _Tap[Read] = _Tap(on_read)
+        self.item: _Tap[Any] = _Tap(on_item)
+        self.event: _Tap[Any] = _Tap(on_event)
+
+
+def _others(taps: tuple[_ReadTap, ...]) -> Callable[[Any], None]:
+    """The ``on_other`` of a read's tally: each tap's ``on_item``."""
+    if len(taps) == 1:
+        return taps[0].item.on_next
+
+    def on_other(item: Any) -> None:
+        for tap in taps:
+            tap.item.on_next(item)
+
+    return on_other
 
 
 class _Hold(Protocol):
@@ -227,6 +276,9 @@ class Connection(SharedSource[Any], Generic[_T]):
         self.clock = clock
         self._created_of = created_of
         self.recovery_sink: RecoverySink | None = None
+        self._read_taps: tuple[_ReadTap, ...] = ()
+        self._data_of: Callable[[Any], Any] | None = None
+        self._taps_lock = threading.Lock()
         self._shared: SharedConnection[Item[_T]] = SharedConnection(
             Observable(self._subscribe), guarded=True
         )
@@ -251,6 +303,45 @@ class Connection(SharedSource[Any], Generic[_T]):
         before ``on_error`` when it fails).
         """
         return self._shared.observable
+
+    def tap_reads(
+        self,
+        on_read: Callable[[Read], None],
+        on_item: Callable[[Item[_T]], None],
+        on_event: Callable[[Item[_T]], None],
+        *,
+        data_of: Callable[[Any], Any] | None = None,
+    ) -> abc.DisposableBase:
+        """Observe the reads of every subscription of :attr:`items` passively, until the
+        returned disposable is disposed: ``on_read(read)`` after each read's items were
+        delivered (a :class:`Read`: its lines and counts, none of its items),
+        ``on_item(item)`` with each of a read's items that is not a message with data (a
+        keep-alive, a malformed line, a message whose ``data_of(value)`` is ``None``), and
+        ``on_event(item)`` with every item that is not a read's (a lifecycle event, a
+        recovery window's item).
+
+        Passive, like :meth:`~rxtweet.operators.share.SharedConnection.tap` (it opens no
+        connection, keeps none open; an exception a callback raises is logged and dropped),
+        but the messages of a read cost it nothing each: metrics
+        (:func:`rxtweet.metrics.metrics_of`) count them from the read's counts and lines.
+        ``data_of`` is a fast callable (``operator.attrgetter("data")``); one per
+        connection (``ValueError`` for another). All callbacks run on the delivering thread;
+        disposing is idempotent and thread-safe (a read already being delivered may still
+        reach them once).
+        """
+        tap = _ReadTap(on_read, on_item, on_event)
+        with self._taps_lock:
+            if data_of is not None:
+                if self._data_of is not None and self._data_of is not data_of:
+                    raise ValueError("a connection's read taps share one data_of")
+                self._data_of = data_of
+            self._read_taps = (*self._read_taps, tap)
+
+        def dispose() -> None:
+            with self._taps_lock:
+                self._read_taps = tuple(t for t in self._read_taps if t is not tap)
+
+        return Disposable(dispose)
 
     def _raw_batches(
         self,
@@ -341,12 +432,19 @@ class Connection(SharedSource[Any], Generic[_T]):
         lock = threading.Lock()
         finished = [False]
 
+        def emit_event(event: Item[_T]) -> None:
+            # An item that is not a read's (a lifecycle event, a recovery window's item):
+            # delivered, then shown to the read taps as a list of one.
+            emit(event)
+            for tap in self._read_taps:
+                tap.event.on_next(event)
+
         def on_response(response: ResponseHead) -> None:
             last_response[0] = response
             if tracker is not None:
                 tracker.on_connected()
             headers = dict(response.headers)
-            emit(
+            emit_event(
                 Connected(
                     status_code=response.status_code,
                     headers=headers,
@@ -358,7 +456,7 @@ class Connection(SharedSource[Any], Generic[_T]):
         def on_event(event: StreamEvent) -> None:
             if isinstance(event, Closed) and event.response is None:
                 event = Closed(response=last_response[0])
-            emit(event)
+            emit_event(event)
 
         def finish() -> bool:
             with lock:
@@ -374,8 +472,8 @@ class Connection(SharedSource[Any], Generic[_T]):
                 return
             log.debug("stream %s ended: %r", self.request, error)
             try:
-                emit(Errored(error))
-                emit(Disconnected())
+                emit_event(Errored(error))
+                emit_event(Disconnected())
             finally:
                 observer.on_error(error)
 
@@ -383,7 +481,7 @@ class Connection(SharedSource[Any], Generic[_T]):
             if not finish():
                 return
             try:
-                emit(Disconnected())
+                emit_event(Disconnected())
             finally:
                 observer.on_completed()
 
@@ -398,7 +496,7 @@ class Connection(SharedSource[Any], Generic[_T]):
 
         on_next: Callable[[Item[_T]], None] = plain_on_next
         if self.recovery is not None:
-            tracker, windows, on_next = self._recovering(emit, data)
+            tracker, windows, on_next = self._recovering(emit, emit_event, data)
         source = self._raw_batches(on_response, tracker).pipe(
             reconnecting(self.policy, scheduler=self._scheduler, on_event=on_event, data=data)
         )
@@ -409,15 +507,21 @@ class Connection(SharedSource[Any], Generic[_T]):
         # straight to `emit`.
         parse = batch_parser(self._convert, self.stats, keep_raw=True, exact_ints=self._exact_ints)
         stopped = [False]
-        if on_next is plain_on_next:
+        plain = on_next is plain_on_next
 
-            def on_batch(batch: list[bytes]) -> None:
-                parse(batch, plain_on_next if data.waiting else emit, stopped)
-
-        else:
-
-            def on_batch(batch: list[bytes]) -> None:
-                parse(batch, on_next, stopped)
+        def on_batch(batch: list[bytes]) -> None:
+            target = on_next if data.waiting or not plain else emit
+            taps = self._read_taps
+            if not taps:
+                parse(batch, target, stopped)
+                return
+            tally = ReadTally(self._data_of, _others(taps))
+            try:
+                parse(batch, target, stopped, tally)
+            finally:
+                read = Read(batch, tally.converted, tally.without_data)
+                for tap in taps:
+                    tap.read.on_next(read)
 
         subscription = source.subscribe(on_batch, on_error, on_completed, scheduler=scheduler)
 
@@ -429,19 +533,27 @@ class Connection(SharedSource[Any], Generic[_T]):
         return CompositeDisposable(Disposable(stop), subscription, Disposable(windows.dispose))
 
     def _recovering(
-        self, emit: Callable[[Item[_T]], None], data: DataSignal
+        self,
+        emit: Callable[[Item[_T]], None],
+        emit_event: Callable[[Item[_T]], None],
+        data: DataSignal,
     ) -> tuple[RecoveryTracker, RecoveryWindows | None, Callable[[Item[_T]], None]]:
         """The tracker (and, for ``"full"``, the windows) of one subscription, and the
-        ``on_next`` that tells them about data and backfilled items."""
+        ``on_next`` that tells them about data and backfilled items. The tracker's events
+        and the windows' items go out through ``emit_event`` (they are no read's)."""
         from .recovery.tracker import RecoveryTracker
         from .recovery.windows import RecoveryWindows
 
         assert self.recovery is not None
-        tracker = RecoveryTracker(self.recovery, clock=self.clock, emit=emit)
+        tracker = RecoveryTracker(self.recovery, clock=self.clock, emit=emit_event)
         windows: RecoveryWindows | None = None
         if self.recovery == "full":
             windows = RecoveryWindows(
-                self._window, emit, self.recovery_sink, refused=tracker.refused, clock=self.clock
+                self._window,
+                emit_event,
+                self.recovery_sink,
+                refused=tracker.refused,
+                clock=self.clock,
             )
             tracker.open_window = windows.open
         is_data = self._is_data

@@ -33,7 +33,17 @@ import logging
 import re
 import threading
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, Final, Generic, Literal, NamedTuple, TypeVar, overload
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Final,
+    Generic,
+    Literal,
+    NamedTuple,
+    Protocol,
+    TypeVar,
+    overload,
+)
 
 import orjson
 from reactivex import Observable, abc
@@ -219,8 +229,11 @@ class ParseStats:
     them from the one thread that delivers its lines; reading them from any other thread is
     safe (plain ints and a dict, under the GIL), and :meth:`snapshot` copies them together.
     The malformed and overflow paths take a lock, so one instance may be shared by several
-    streams; the per-message ``+= 1`` does not (it is the hot path), so with several streams on
-    several threads ``messages`` and ``keep_alives`` may, rarely, miss an increment.
+    streams; the counts of messages and keep-alives do not (they are the hot path), so with
+    several streams on several threads ``messages`` and ``keep_alives`` may, rarely, miss an
+    increment. ``messages`` is added once per read (the lines of one socket read, see
+    :func:`batch_parser`), after the read's items were delivered: read from a subscriber's
+    ``on_next`` it may lag by the read being delivered; the other counters are per line.
     """
 
     __slots__ = (
@@ -367,8 +380,36 @@ def parse_on_next_for(
     return on_next_for
 
 
-#: What :func:`batch_parser` returns: ``parse(lines, emit, stopped)``.
-BatchParser = Callable[[Sequence[bytes], Callable[[Any], None], list[bool]], None]
+class ReadTally:
+    """What the parser tells the taps of a read (see :func:`batch_parser`): given ``data_of``
+    (a fast callable, e.g. ``operator.attrgetter("data")``) and ``on_other``, it counts the
+    read's converted messages and those whose ``data_of(value)`` is ``None``, and hands
+    ``on_other`` every item that is not a message with data (keep-alives, malformed lines,
+    messages without data) as it is emitted. Nothing is kept of the messages with data:
+    holding a read's items until its end would cost more than counting them (their memory
+    could not be reused message by message)."""
+
+    __slots__ = ("converted", "data_of", "on_other", "without_data")
+
+    def __init__(
+        self, data_of: Callable[[Any], Any] | None, on_other: Callable[[Any], None]
+    ) -> None:
+        self.data_of = data_of
+        self.on_other = on_other
+        self.converted = 0
+        self.without_data = 0
+
+
+class BatchParser(Protocol):
+    """What :func:`batch_parser` returns."""
+
+    def __call__(
+        self,
+        lines: Sequence[bytes],
+        emit: Callable[[Any], None],
+        stopped: list[bool],
+        tally: ReadTally | None = None,
+    ) -> None: ...
 
 
 def batch_parser(
@@ -378,8 +419,9 @@ def batch_parser(
     keep_raw: bool = False,
     exact_ints: bool = True,
 ) -> BatchParser:
-    """``parse(lines, emit, stopped)``: what :func:`parse_lines` does to each line, for a
-    batch of them (one read's lines, in order), with ``emit(item)`` called per item.
+    """``parse(lines, emit, stopped, tally=None)``: what :func:`parse_lines` does to each
+    line, for a batch of them (one read's lines, in order), with ``emit(item)`` called per
+    item; a :class:`ReadTally`, when given, is filled in for the taps of the read.
 
     ``stopped`` is a one-element list: once ``stopped[0]`` is true (a disposal, from any
     thread, or from ``emit`` itself), no further line of the batch is parsed or emitted,
@@ -394,8 +436,16 @@ def batch_parser(
     loads, table, big_int = _orjson_loads, _DIGIT_TABLE, _BIG_INT
     new_tuple = _new_tuple
 
-    def parse(lines: Sequence[bytes], emit: Callable[[Any], None], stopped: list[bool]) -> None:
-        converted = 0
+    def parse(
+        lines: Sequence[bytes],
+        emit: Callable[[Any], None],
+        stopped: list[bool],
+        tally: ReadTally | None = None,
+    ) -> None:
+        converted = without_data = 0
+        data_of = other = None
+        if tally is not None:
+            data_of, other = tally.data_of, tally.on_other
         try:
             for line in lines:
                 if stopped[0]:
@@ -404,6 +454,8 @@ def batch_parser(
                     if stats is not None:
                         stats.keep_alives += 1
                     emit(_KEEP_ALIVE)
+                    if other is not None:
+                        other(_KEEP_ALIVE)
                     continue
                 # decode(line), with its common case inlined (one call less per line)
                 if exact_ints and big_int in line.translate(table):
@@ -424,15 +476,29 @@ def batch_parser(
                         _report(item, stats, f": {type(exc).__name__}: {exc}"[:200])
                     else:
                         converted += 1
+                        if data_of is not None and data_of(item) is None:
+                            without_data += 1
+                            if keep_raw:
+                                item = new_tuple(Parsed, (item, line))
+                            emit(item)
+                            other(item)  # type: ignore[misc]
+                            continue
                         if keep_raw:
                             item = new_tuple(Parsed, (item, line))
                 else:
                     item = doc
                     _report(item, stats)
+                    if other is not None:
+                        emit(item)
+                        other(item)
+                        continue
                 emit(item)
         finally:
             if stats is not None and converted:
                 stats.messages += converted
+            if tally is not None:
+                tally.converted += converted
+                tally.without_data += without_data
 
     return parse
 

@@ -714,7 +714,15 @@ class _Reader:
         return response
 
     def _read_body(self, response: requests.Response) -> bool:
-        """Emit every line; True if the body ended cleanly, False if cancelled."""
+        """Emit every line; True if the body ended cleanly, False if cancelled.
+
+        No read is made once the subscription is disposed (checked before each): a read
+        then would drain the socket, and a socket closed with nothing unread ends with a
+        FIN that a server blocked in ``sendall`` may never see through its zero window,
+        where unread bytes make the close a reset.
+        """
+        if self.cancellation.cancelled:
+            return False
         on_dropped = self.on_line_dropped
         splitter = LineSplitter(
             self.max_line, on_drop=None if on_dropped is None else _downstream(on_dropped)
@@ -765,11 +773,7 @@ class _Reader:
                         mark_downstream(exc)
                         raise
                     if cancellation.cancelled:
-                        # Before reading again: a read now would drain the socket, and a
-                        # closed socket with nothing unread ends with a FIN the server may
-                        # never see through a zero window (its sendall then hangs), where
-                        # unread bytes make the close a reset.
-                        return False
+                        return False  # before reading again (see the docstring)
                     continue
                 for line in batch:
                     if cancellation.cancelled:
@@ -810,14 +814,22 @@ class _Reader:
         settimeout = sock.settimeout if sock is not None else None
         stall = self.stall_timeout
         deadline = monotonic() + stall
+        cancellation = self.cancellation
         if fp is None or not chunked or encoding not in ("identity", "gzip", ""):
             raw = response.raw
             while True:
+                if cancellation.cancelled:
+                    return  # never read after a disposal (see _read_body)
                 if settimeout is not None:
                     left = deadline - monotonic()
                     if left <= 0:
                         raise TimeoutError("stall deadline passed")
-                    settimeout(left)
+                    try:
+                        settimeout(left)
+                    except OSError:
+                        # urllib3 closed the socket at the end of a Content-Length body;
+                        # the read below reports the clean end.
+                        settimeout = None
                 data = raw.read1(self.chunk_size, decode_content=True)
                 if not data:
                     return  # urllib3 raises for a short body, so this is a clean end
@@ -833,6 +845,8 @@ class _Reader:
         read1 = fp.read1
         size = self.chunk_size
         while not decoder.done:
+            if cancellation.cancelled:
+                return  # never read after a disposal (see _read_body)
             if settimeout is not None:
                 left = deadline - monotonic()
                 if left <= 0:

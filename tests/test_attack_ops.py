@@ -27,7 +27,6 @@ from rxtweet import Parsed, StreamingClient
 from rxtweet.events import Connected
 from rxtweet.metrics import (
     LAG_EXACT,
-    LAG_STRIDE,
     MAX_LAG_SAMPLES,
     SNOWFLAKE_EPOCH_MS,
     StreamMetrics,
@@ -137,11 +136,19 @@ def test_lying_tweet_ids_neither_crash_the_stream_nor_pollute_the_lag() -> None:
     assert second.lag_sum == pytest.approx(6.0)
 
 
-def test_lag_samples_stay_bounded_when_nobody_collects_for_long() -> None:
+def test_lag_samples_stay_bounded_when_nobody_collects_for_long(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     # A scrape that does not come for an hour (Prometheus down) must not keep every sample.
+    # A stride of 8 (the library's is 64): the flood then passes MAX_LAG_SAMPLES sooner.
+    from rxtweet.metrics import stream as metrics_stream
+
+    monkeypatch.setattr(metrics_stream, "LAG_STRIDE", 8)
+    monkeypatch.setattr(metrics_stream, "_LAG_MASK", 7)
+    stride = 8
     scheduler = TestScheduler()
     tweet = v2(snowflake(T0 - 1))
-    flood = 200_000  # past LAG_EXACT one in LAG_STRIDE is measured: ~1.6 x MAX_LAG_SAMPLES
+    flood = 200_000  # past LAG_EXACT one in 8 is measured: ~1.6 x MAX_LAG_SAMPLES
     stream = FakeStream(reactivex.from_iterable(tweet for _ in range(flood)))
     out: list[StreamMetrics] = []
     metrics = metrics_of(stream, 100, scheduler=scheduler, clock=lambda: T0)
@@ -157,8 +164,8 @@ def test_lag_samples_stay_bounded_when_nobody_collects_for_long() -> None:
     (snapshot,) = out
     # Exact where exactness is cheap: count, sum, max; the quantiles from a sample.
     measured = 0
-    for n in range(1, flood + 1):  # every tweet up to LAG_EXACT, then one in LAG_STRIDE
-        if measured < LAG_EXACT or n % LAG_STRIDE == 0:
+    for n in range(1, flood + 1):  # every tweet up to LAG_EXACT, then one in `stride`
+        if measured < LAG_EXACT or n % stride == 0:
             measured += 1
     assert measured > MAX_LAG_SAMPLES  # the reservoir is exercised
     assert snapshot.tweets == flood

@@ -98,7 +98,7 @@ class _Tracked:
     def __init__(self, stream: Any, name: str, clock: Callable[[], float]) -> None:
         self.name = name
         self.recorder = _Recorder(stream, clock)
-        self.untap = tap_of(stream)(self.recorder.on_next)
+        self.untap = tap_of(stream, self.recorder)
         self.totals: dict[str, float] = {field: 0 for _, field, _ in _COUNTERS}
         self.messages: dict[int | None, int] = {}
         self.causes: dict[str, int] = {}

@@ -1,20 +1,24 @@
 """``metrics_of(stream, interval)``: a periodic snapshot of a stream's rate, health and lag.
 
 :func:`metrics_of` observes a stream *passively*: it taps the stream's shared items
-(:meth:`rxtweet.operators.share.SharedConnection.tap`), so subscribing to it opens no
-connection and keeps none open; it sees what the stream's own subscribers receive, while
-they are subscribed. Every ``interval`` seconds it emits one :class:`StreamMetrics`: what
-happened in that interval (counts and per-second rates), the connection state of each
-partition, and the **lag** of the tweets received: receive time minus creation time, where
-the creation time is the tweet id's Snowflake timestamp (:func:`snowflake_time`), so lag
-needs no ``created_at`` field.
+(:meth:`rxtweet.operators.share.SharedConnection.tap`; a v2 tweet stream over one
+connection a read at a time, :meth:`rxtweet.connection.Connection.tap_reads`, where a
+message costs a few instructions and one in :data:`LAG_STRIDE` is read again for its lag),
+so subscribing to it opens no connection and keeps none open; it sees what the stream's own
+subscribers receive, while they are subscribed. Every ``interval`` seconds it emits one
+:class:`StreamMetrics`: what happened in that interval (counts and per-second rates), the
+connection state of each partition, and the **lag** of the tweets received: receive time
+minus creation time, where the creation time is the tweet id's Snowflake timestamp
+(:func:`snowflake_time`), so lag needs no ``created_at`` field.
 
 Where each figure comes from:
 
 ==========================  ================================================================
 figure                      source
 ==========================  ================================================================
-messages, bytes             each ``Parsed`` item (``len(raw)``: the line without ``\\r\\n``)
+messages, bytes             each ``Parsed`` item (``len(raw)``: the line without ``\\r\\n``); on
+                            a v2 tweet stream over one connection, each read's counts and
+                            the bytes of all its lines (malformed ones included)
 tweets, lag                 v2 ``StreamResponse`` with ``data``; v1.1 ``Status``
 keep_alives, malformed      ``KeepAlive`` / ``MalformedMessage`` events
 reconnects, their causes    ``Reconnecting`` events (``cause``, see :func:`cause_label`)
@@ -38,12 +42,15 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from operator import attrgetter
 from types import MappingProxyType
 from typing import Any, Final
 
+import orjson
 from reactivex import Observable, abc
 from reactivex.disposable import CompositeDisposable, Disposable
 
+from ..connection import Read
 from ..errors import HTTPException, StallError, StreamConnectionError
 from ..events import (
     Connected,
@@ -60,6 +67,7 @@ from ..parse import Parsed
 from ..scheduling import WaitScheduler
 from ..snowflake import SNOWFLAKE_EPOCH_MS, snowflake_ms, snowflake_time
 from ..v1.models import DisconnectNotice, LimitNotice, StallWarning, Status
+from ..v2.convert import to_stream_response
 from ..v2.models import StreamResponse
 
 __all__ = [
@@ -94,8 +102,11 @@ MAX_LAG_SAMPLES: Final = 16_384
 #: :data:`LAG_STRIDE` is (reading the id, the clock and the Snowflake time is most of what
 #: metrics cost a tweet: at firehose rates a systematic sample gives the same quantiles).
 LAG_EXACT: Final = 1024
-#: See :data:`LAG_EXACT` (a power of two).
-LAG_STRIDE: Final = 8
+#: See :data:`LAG_EXACT` (a power of two). 64: a firehose partition at 400,000 tweets/s
+#: still gives ~6,000 samples a second, under :data:`MAX_LAG_SAMPLES`, so the reservoir (a
+#: random draw per sample) stays out of the way, and the lag costs a tweet ~1/64 of its
+#: computation (issue 16's budget: an active ``metrics()`` under 5% of throughput).
+LAG_STRIDE: Final = 64
 _LAG_MASK: Final = LAG_STRIDE - 1
 #: A tweet "created" further ahead of the receive time than this (seconds) has a lying id
 #: (clock skew is far smaller): it gets no lag, instead of a huge negative one.
@@ -297,6 +308,11 @@ class StreamMetrics:
 
 # --- the recorder -----------------------------------------------------------------------------
 
+#: A v2 message's data (``None`` for a system message): what a tweet stream's connection
+#: counts for :meth:`_Recorder.on_read` (see Connection.tap_reads).
+_DATA_OF: Final = attrgetter("data")
+_loads: Final = orjson.loads
+
 # What a message type is to the metrics, decided once per type.
 _OTHER, _V2, _V1_STATUS, _LIMIT, _DISCONNECT, _WARNING = range(6)
 
@@ -398,7 +414,63 @@ class _Recorder:
         return counts if all(isinstance(c, int) for c in counts) else (0, 0, 0)  # type: ignore[return-value]
 
     def on_next(self, item: Any) -> None:
-        # The hot path: no lock for a message (see __init__); events take it.
+        """One item (from a tap that sees items one at a time, or an event of a read tap)."""
+        self._item(item)
+
+    def on_read(self, read: Read) -> None:
+        """A read of a v2 tweet stream's connection (see
+        :meth:`~rxtweet.connection.Connection.tap_reads`): its messages counted from the
+        read's counts and lines, with no Python code per message; the lags of a sample of
+        its lines."""
+        messages = read.messages
+        if not messages:
+            return
+        lines = read.lines
+        before = self.tweets
+        self.messages += messages
+        self.bytes += sum(map(len, lines))
+        self.tweets = before + messages - read.without_data
+        self._sample_lags(lines, before)
+
+    def on_read_item(self, item: Any) -> None:
+        """A read's item that is not a message with data (its bytes and message count are
+        the read's): a keep-alive, a malformed line, a system message."""
+        if type(item) is Parsed:
+            if _is_operational_disconnect(getattr(item.value, "errors", None)):
+                self.disconnects += 1
+            return
+        with self._lock:
+            self._event(item)
+
+    def _sample_lags(self, lines: list[bytes], before: int) -> None:
+        """The lags of a read's tweets: every line while the interval has fewer than
+        :data:`LAG_EXACT` measured, then the lines whose running number (counting tweets,
+        ``before`` of them before this read) is a multiple of :data:`LAG_STRIDE`. The id is
+        read again from the sampled lines (the read's messages are not kept), with one
+        clock reading: a read's lines arrived together. A sampled line that is not a tweet
+        (a keep-alive, a system message) gives no lag."""
+        exact = LAG_EXACT - self.lags.count
+        if exact <= 0:
+            picks = lines[-(before + 1) % LAG_STRIDE :: LAG_STRIDE]
+        elif exact >= len(lines):
+            picks = lines
+        else:
+            start = exact + -(before + exact + 1) % LAG_STRIDE
+            picks = [*lines[:exact], *lines[start::LAG_STRIDE]]
+        if not picks:
+            return
+        now = self._clock()
+        add = self.lags.add
+        for line in picks:
+            try:
+                tweet_id = _loads(line)["data"]["id"]
+            except (ValueError, KeyError, TypeError, IndexError):
+                continue  # not a tweet: no lag for it
+            lag = lag_of(tweet_id, now)
+            if lag is not None:
+                add(lag)
+
+    def _item(self, item: Any) -> None:
         if type(item) is Parsed:
             self.messages += 1
             self.bytes += len(item.raw)
@@ -560,19 +632,31 @@ class _Recorder:
 # --- the operator -----------------------------------------------------------------------------
 
 
-def tap_of(stream: Any) -> Callable[[Callable[[Any], None]], abc.DisposableBase]:
-    """The passive tap of ``stream``'s shared items (``stream.items.tap``, else its
-    connection's).
+def tap_of(stream: Any, recorder: _Recorder) -> abc.DisposableBase:
+    """Tap ``stream``'s items passively for ``recorder``: a v2 tweet stream over one
+    :class:`~rxtweet.connection.Connection` a read at a time
+    (:meth:`~rxtweet.connection.Connection.tap_reads`: a message costs nothing each), any
+    other an item at a time (``stream.items.tap``, else its connection's). Dispose the
+    result to stop.
 
     Raises:
         TypeError: the stream's items cannot be tapped (they are not a shared connection's).
     """
-    for holder in (getattr(stream, "items", None), getattr(stream, "connection", None)):
+    connection = getattr(stream, "connection", None)
+    items = getattr(stream, "items", None)
+    tap_reads = getattr(connection, "tap_reads", None)
+    shared = getattr(items, "_shared", None)
+    own = shared is not None and shared is getattr(connection, "_shared", None)
+    if callable(tap_reads) and own and getattr(connection, "_convert", None) is to_stream_response:
+        return tap_reads(  # type: ignore[no-any-return]
+            recorder.on_read, recorder.on_read_item, recorder.on_next, data_of=_DATA_OF
+        )
+    for holder in (items, connection):
         tap = getattr(holder, "tap", None)
         if tap is None and holder is not None:
             tap = getattr(getattr(holder, "items", None), "tap", None)
         if callable(tap):
-            return tap  # type: ignore[no-any-return]
+            return tap(recorder.on_next)  # type: ignore[no-any-return]
     raise TypeError(
         f"cannot observe {type(stream).__name__} passively: its items are not a shared "
         "connection's (rxtweet.operators.share.SharedConnection)"
@@ -620,7 +704,6 @@ def metrics_of(
     def subscribe(
         observer: abc.ObserverBase[StreamMetrics], subscribe_scheduler: abc.SchedulerBase | None
     ) -> abc.DisposableBase:
-        tap = tap_of(stream)
         recorder = _Recorder(stream, clock)
         where = scheduler or subscribe_scheduler or WaitScheduler()
         if not isinstance(where, abc.PeriodicSchedulerBase):
@@ -631,7 +714,7 @@ def metrics_of(
             if not stopped[0]:
                 observer.on_next(recorder.snapshot())
 
-        untap = tap(recorder.on_next)
+        untap = tap_of(stream, recorder)
         timer = where.schedule_periodic(interval, tick)
 
         def stop() -> None:

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Final
 
 from reactivex import Observable, abc
+from reactivex.disposable import CompositeDisposable, Disposable
 
 from ..connection import BatchOperator, LineOperator
 from ..errors import FatalDisconnect, LengthFramingError
@@ -192,22 +193,45 @@ def _end_on_fatal_disconnect(
 def _end_on_fatal_disconnect_batches(
     codes: frozenset[int],
 ) -> Callable[[Observable[list[bytes]]], Observable[list[bytes]]]:
-    """:func:`_end_on_fatal_disconnect` on batches of lines: a batch with a fatal disconnect
-    message is passed on up to that message, and the error follows."""
+    """:func:`_end_on_fatal_disconnect` on batches of lines: the lines are passed on up to
+    each disconnect message (it included), which is then looked at; after a fatal one the
+    error follows and the rest of the batch is dropped. Once the subscription is disposed
+    (from inside the batch, by a subscriber) nothing more of the batch is looked at, as the
+    line-at-a-time operator would never see those lines."""
 
-    def on_next_for(observer: abc.ObserverBase[list[bytes]]) -> Callable[[list[bytes]], None]:
-        def on_next(batch: list[bytes]) -> None:
-            for index, line in enumerate(batch):
-                notice = _disconnect_notice(line, codes)
-                if notice is not None:
-                    observer.on_next(batch[: index + 1])
-                    observer.on_error(FatalDisconnect(notice))
-                    return
-            observer.on_next(batch)
+    def operator(source: Observable[list[bytes]]) -> Observable[list[bytes]]:
+        def subscribe(
+            observer: abc.ObserverBase[list[bytes]], scheduler: abc.SchedulerBase | None = None
+        ) -> abc.DisposableBase:
+            stopped = [False]
 
-        return on_next
+            def on_next(batch: list[bytes]) -> None:
+                start = 0
+                for index, line in enumerate(batch):
+                    if b'"disconnect"' not in line[:24]:
+                        continue
+                    observer.on_next(batch[start : index + 1])
+                    start = index + 1
+                    if stopped[0]:
+                        return
+                    notice = _disconnect_notice(line, codes)
+                    if notice is not None:
+                        observer.on_error(FatalDisconnect(notice))
+                        return
+                if start < len(batch):
+                    observer.on_next(batch[start:] if start else batch)
 
-    return pass_through(on_next_for)
+            def stop() -> None:
+                stopped[0] = True
+
+            subscription = source.subscribe(
+                on_next, observer.on_error, observer.on_completed, scheduler=scheduler
+            )
+            return CompositeDisposable(Disposable(stop), subscription)
+
+        return Observable(subscribe)
+
+    return operator
 
 
 def _v1_framing(
