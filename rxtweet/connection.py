@@ -133,30 +133,51 @@ class _Serialized(abc.ObserverBase[_T]):
 class Read(NamedTuple):
     """One read of a connection, as :meth:`Connection.tap_reads` tells it."""
 
-    #: The read's lines (keep-alives and malformed lines included), without line ends.
+    #: The read's lines that were delivered (keep-alives and malformed lines included),
+    #: without line ends: all of them, unless a disposal or a subscriber's exception
+    #: stopped the read part-way.
     lines: list[bytes]
     #: Lines converted to messages (the rest are keep-alives and malformed lines).
     messages: int
     #: Of the messages, those whose ``data_of(value)`` is ``None`` (each also given to
     #: ``on_item``); 0 without a ``data_of``.
     without_data: int
+    #: The positions in :attr:`lines` of the lines that are no message with data.
+    skipped: list[int]
+    #: When the read was taken (the tap's ``clock``, before its items were delivered), or
+    #: ``None`` for a tap without one.
+    received: float | None
 
 
 class _ReadTap:
     """One :meth:`Connection.tap_reads` registration: its callbacks, each guarded like a
     share's passive tap (an exception is logged and goes no further)."""
 
-    __slots__ = ("event", "item", "read")
+    __slots__ = ("clock", "event", "item", "read")
 
     def __init__(
         self,
         on_read: Callable[[Read], None],
         on_item: Callable[[Any], None],
         on_event: Callable[[Any], None],
+        clock: Callable[[], float] | None,
     ) -> None:
         self.read: _Tap[Read] = _Tap(on_read)
         self.item: _Tap[Any] = _Tap(on_item)
         self.event: _Tap[Any] = _Tap(on_event)
+        self.clock = clock
+
+
+def _now(tap: _ReadTap) -> float | None:
+    """The tap's clock now; ``None`` without one, or when it raises (a passive tap must
+    not end the stream: the tap is then left to read its clock itself)."""
+    if tap.clock is None:
+        return None
+    try:
+        return tap.clock()
+    except Exception:
+        log.debug("a read tap's clock raised", exc_info=True)
+        return None
 
 
 def _others(taps: tuple[_ReadTap, ...]) -> Callable[[Any], None]:
@@ -311,6 +332,7 @@ class Connection(SharedSource[Any], Generic[_T]):
         on_event: Callable[[Item[_T]], None],
         *,
         data_of: Callable[[Any], Any] | None = None,
+        clock: Callable[[], float] | None = None,
     ) -> abc.DisposableBase:
         """Observe the reads of every subscription of :attr:`items` passively, until the
         returned disposable is disposed: ``on_read(read)`` after each read's items were
@@ -325,11 +347,13 @@ class Connection(SharedSource[Any], Generic[_T]):
         but the messages of a read cost it nothing each: metrics
         (:func:`rxtweet.metrics.metrics_of`) count them from the read's counts and lines.
         ``data_of`` is a fast callable (``operator.attrgetter("data")``); one per
-        connection (``ValueError`` for another). All callbacks run on the delivering thread;
+        connection (``ValueError`` for another). ``clock``, when given, is read once per
+        read before its items are delivered (:attr:`Read.received`: a slow subscriber does
+        not make a read look later). All callbacks run on the delivering thread;
         disposing is idempotent and thread-safe (a read already being delivered may still
         reach them once).
         """
-        tap = _ReadTap(on_read, on_item, on_event)
+        tap = _ReadTap(on_read, on_item, on_event, clock)
         with self._taps_lock:
             if data_of is not None:
                 if self._data_of is not None and self._data_of is not data_of:
@@ -515,13 +539,16 @@ class Connection(SharedSource[Any], Generic[_T]):
             if not taps:
                 parse(batch, target, stopped)
                 return
+            received = [_now(tap) for tap in taps]
             tally = ReadTally(self._data_of, _others(taps))
             try:
                 parse(batch, target, stopped, tally)
             finally:
-                read = Read(batch, tally.converted, tally.without_data)
-                for tap in taps:
-                    tap.read.on_next(read)
+                lines = batch if tally.parsed == len(batch) else batch[: tally.parsed]
+                for tap, when in zip(taps, received, strict=True):
+                    tap.read.on_next(
+                        Read(lines, tally.converted, tally.without_data, tally.skipped, when)
+                    )
 
         subscription = source.subscribe(on_batch, on_error, on_completed, scheduler=scheduler)
 

@@ -381,15 +381,18 @@ def parse_on_next_for(
 
 
 class ReadTally:
-    """What the parser tells the taps of a read (see :func:`batch_parser`): given ``data_of``
-    (a fast callable, e.g. ``operator.attrgetter("data")``) and ``on_other``, it counts the
-    read's converted messages and those whose ``data_of(value)`` is ``None``, and hands
-    ``on_other`` every item that is not a message with data (keep-alives, malformed lines,
-    messages without data) as it is emitted. Nothing is kept of the messages with data:
-    holding a read's items until its end would cost more than counting them (their memory
-    could not be reused message by message)."""
+    """What the parser tells the taps of a read (see :func:`batch_parser`).
 
-    __slots__ = ("converted", "data_of", "on_other", "without_data")
+    Given ``data_of`` (a fast callable, e.g. ``operator.attrgetter("data")``) and
+    ``on_other``, the parser counts the read's lines ``parsed`` (fewer than the read's when
+    a disposal or a subscriber's exception stopped it), the messages ``converted`` and
+    those ``without_data`` (``data_of(value) is None``), lists in ``skipped`` the positions
+    of the lines that are no message with data (keep-alives, malformed lines, messages
+    without data), and hands ``on_other`` each of those items once it was emitted. Nothing
+    is kept of the messages with data: holding a read's items until its end would cost
+    more than counting them (their memory could not be reused message by message)."""
+
+    __slots__ = ("converted", "data_of", "on_other", "parsed", "skipped", "without_data")
 
     def __init__(
         self, data_of: Callable[[Any], Any] | None, on_other: Callable[[Any], None]
@@ -398,6 +401,8 @@ class ReadTally:
         self.on_other = on_other
         self.converted = 0
         self.without_data = 0
+        self.parsed = 0
+        self.skipped: list[int] = []
 
 
 class BatchParser(Protocol):
@@ -442,10 +447,10 @@ def batch_parser(
         stopped: list[bool],
         tally: ReadTally | None = None,
     ) -> None:
-        converted = without_data = 0
-        data_of = other = None
+        converted = without_data = others = 0
+        data_of = other = skipped = None
         if tally is not None:
-            data_of, other = tally.data_of, tally.on_other
+            data_of, other, skipped = tally.data_of, tally.on_other, tally.skipped
         try:
             for line in lines:
                 if stopped[0]:
@@ -455,7 +460,9 @@ def batch_parser(
                         stats.keep_alives += 1
                     emit(_KEEP_ALIVE)
                     if other is not None:
+                        skipped.append(converted + others)  # type: ignore[union-attr]
                         other(_KEEP_ALIVE)
+                    others += 1
                     continue
                 # decode(line), with its common case inlined (one call less per line)
                 if exact_ints and big_int in line.translate(table):
@@ -481,24 +488,29 @@ def batch_parser(
                             if keep_raw:
                                 item = new_tuple(Parsed, (item, line))
                             emit(item)
+                            skipped.append(converted - 1 + others)  # type: ignore[union-attr]
                             other(item)  # type: ignore[misc]
                             continue
                         if keep_raw:
                             item = new_tuple(Parsed, (item, line))
+                        emit(item)
+                        continue
                 else:
                     item = doc
                     _report(item, stats)
-                    if other is not None:
-                        emit(item)
-                        other(item)
-                        continue
+                # A malformed line.
                 emit(item)
+                if other is not None:
+                    skipped.append(converted + others)  # type: ignore[union-attr]
+                    other(item)
+                others += 1
         finally:
             if stats is not None and converted:
                 stats.messages += converted
             if tally is not None:
                 tally.converted += converted
                 tally.without_data += without_data
+                tally.parsed += converted + others
 
     return parse
 

@@ -40,13 +40,12 @@ import math
 import random
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from operator import attrgetter
 from types import MappingProxyType
 from typing import Any, Final
 
-import orjson
 from reactivex import Observable, abc
 from reactivex.disposable import CompositeDisposable, Disposable
 
@@ -63,7 +62,7 @@ from ..events import (
     Reconnecting,
     RequestFailed,
 )
-from ..parse import Parsed
+from ..parse import Parsed, decode
 from ..scheduling import WaitScheduler
 from ..snowflake import SNOWFLAKE_EPOCH_MS, snowflake_ms, snowflake_time
 from ..v1.models import DisconnectNotice, LimitNotice, StallWarning, Status
@@ -311,7 +310,6 @@ class StreamMetrics:
 #: A v2 message's data (``None`` for a system message): what a tweet stream's connection
 #: counts for :meth:`_Recorder.on_read` (see Connection.tap_reads).
 _DATA_OF: Final = attrgetter("data")
-_loads: Final = orjson.loads
 
 # What a message type is to the metrics, decided once per type.
 _OTHER, _V2, _V1_STATUS, _LIMIT, _DISCONNECT, _WARNING = range(6)
@@ -421,16 +419,17 @@ class _Recorder:
         """A read of a v2 tweet stream's connection (see
         :meth:`~rxtweet.connection.Connection.tap_reads`): its messages counted from the
         read's counts and lines, with no Python code per message; the lags of a sample of
-        its lines."""
+        its tweets."""
+        self.bytes += sum(map(len, read.lines))
         messages = read.messages
         if not messages:
             return
-        lines = read.lines
+        tweets = messages - read.without_data
         before = self.tweets
         self.messages += messages
-        self.bytes += sum(map(len, lines))
-        self.tweets = before + messages - read.without_data
-        self._sample_lags(lines, before)
+        self.tweets = before + tweets
+        if tweets:
+            self._sample_lags(read, before)
 
     def on_read_item(self, item: Any) -> None:
         """A read's item that is not a message with data (its bytes and message count are
@@ -442,30 +441,36 @@ class _Recorder:
         with self._lock:
             self._event(item)
 
-    def _sample_lags(self, lines: list[bytes], before: int) -> None:
-        """The lags of a read's tweets: every line while the interval has fewer than
-        :data:`LAG_EXACT` measured, then the lines whose running number (counting tweets,
-        ``before`` of them before this read) is a multiple of :data:`LAG_STRIDE`. The id is
-        read again from the sampled lines (the read's messages are not kept), with one
-        clock reading: a read's lines arrived together. A sampled line that is not a tweet
-        (a keep-alive, a system message) gives no lag."""
+    def _sample_lags(self, read: Read, before: int) -> None:
+        """The lags of a read's tweets (``before`` tweets were counted before them): every
+        tweet while the interval has fewer than :data:`LAG_EXACT` measured, then the tweets
+        whose running number is a multiple of :data:`LAG_STRIDE`, as the item-by-item path
+        picks them. The id is read again from the sampled lines (the read's messages are
+        not kept; the parser said which lines are tweets), and the receive time is the
+        read's (taken before its items were delivered)."""
+        lines = read.lines
+        positions: Sequence[int] = range(len(lines))
+        if read.skipped:
+            skipped = set(read.skipped)
+            positions = [i for i in positions if i not in skipped]
         exact = LAG_EXACT - self.lags.count
         if exact <= 0:
-            picks = lines[-(before + 1) % LAG_STRIDE :: LAG_STRIDE]
-        elif exact >= len(lines):
-            picks = lines
+            picks = positions[-(before + 1) % LAG_STRIDE :: LAG_STRIDE]
+        elif exact >= len(positions):
+            picks = positions
         else:
             start = exact + -(before + exact + 1) % LAG_STRIDE
-            picks = [*lines[:exact], *lines[start::LAG_STRIDE]]
+            picks = [*positions[:exact], *positions[start::LAG_STRIDE]]
         if not picks:
             return
-        now = self._clock()
+        now = read.received if read.received is not None else self._clock()
         add = self.lags.add
-        for line in picks:
+        for index in picks:
+            doc = decode(lines[index], exact_ints=False)  # orjson, or the fallback's
             try:
-                tweet_id = _loads(line)["data"]["id"]
-            except (ValueError, KeyError, TypeError, IndexError):
-                continue  # not a tweet: no lag for it
+                tweet_id = doc["data"]["id"]  # type: ignore[index]
+            except (KeyError, TypeError):
+                continue  # no id: no lag for it
             lag = lag_of(tweet_id, now)
             if lag is not None:
                 add(lag)
@@ -649,7 +654,11 @@ def tap_of(stream: Any, recorder: _Recorder) -> abc.DisposableBase:
     own = shared is not None and shared is getattr(connection, "_shared", None)
     if callable(tap_reads) and own and getattr(connection, "_convert", None) is to_stream_response:
         return tap_reads(  # type: ignore[no-any-return]
-            recorder.on_read, recorder.on_read_item, recorder.on_next, data_of=_DATA_OF
+            recorder.on_read,
+            recorder.on_read_item,
+            recorder.on_next,
+            data_of=_DATA_OF,
+            clock=recorder._clock,
         )
     for holder in (items, connection):
         tap = getattr(holder, "tap", None)

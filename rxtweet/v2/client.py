@@ -519,7 +519,12 @@ class StreamingClient(RulesMixin, ActivitySubscriptionsMixin, BaseStream):
             self.on_errors(errors)
         if matching_rules:
             self.on_matching_rules(matching_rules)
-        self.on_response(response)
+        # The default on_response only logs at DEBUG: not called at all when that is off
+        # (a call per message on the hot path for nothing).
+        if type(self).on_response is not StreamingClient.on_response or log.isEnabledFor(
+            logging.DEBUG
+        ):
+            self.on_response(response)
 
     def on_tweet(self, tweet: Tweet) -> None:
         """A tweet arrived."""
