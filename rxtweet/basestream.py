@@ -281,31 +281,22 @@ class BaseStream:
     def _run(self, connection: ItemSource[Any], run: _RunState) -> None:
         on_event = self._on_event
         hooks = run.hooks
-        if type(self).on_data is BaseStream.on_data:
-            # The common case, decided once per run: a message goes to the hooks straight
-            # from its parse (an on_data override sees the raw line first: _on_message).
-            dispatch = self._dispatch
+        # Decided once per run: without an on_data override a message goes to the hooks
+        # straight from its parse (an override sees the raw line first: _on_message).
+        direct = type(self).on_data is BaseStream.on_data
+        dispatch = self._dispatch
+        on_message = self._on_message
 
-            def on_next(item: Any) -> None:
-                with hooks:
-                    if run.over:
-                        return
-                    if type(item) is Parsed:
-                        dispatch(item.value, item.raw)
-                    else:
-                        on_event(item)
-
-        else:
-            on_message = self._on_message
-
-            def on_next(item: Any) -> None:
-                with hooks:
-                    if run.over:
-                        return
-                    if type(item) is Parsed:
-                        on_message(item)
-                    else:
-                        on_event(item)
+        def on_next(item: Any) -> None:
+            with hooks:
+                if run.over:
+                    return
+                if type(item) is not Parsed:
+                    on_event(item)
+                elif direct:
+                    dispatch(item.value, item.raw)
+                else:
+                    on_message(item)
 
         def finished(_: Exception | None = None) -> None:
             run.done.set()
