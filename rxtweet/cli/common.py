@@ -48,7 +48,12 @@ __all__ = [
     "describe_cause",
     "error_for",
     "join_new_threads",
+    "non_negative_float",
+    "non_negative_int",
     "oauth1_credentials",
+    "port",
+    "positive_float",
+    "positive_int",
     "register_base_url",
     "silence_stdout",
 ]
@@ -61,6 +66,49 @@ ENV_CONSUMER_KEY = "X_CONSUMER_KEY"
 ENV_CONSUMER_SECRET = "X_CONSUMER_SECRET"  # noqa: S105
 ENV_ACCESS_TOKEN = "X_ACCESS_TOKEN"  # noqa: S105
 ENV_ACCESS_TOKEN_SECRET = "X_ACCESS_TOKEN_SECRET"  # noqa: S105
+
+
+# -- argparse value types (every command's numeric options) ----------------------------------
+
+
+def port(text: str) -> int:
+    """A TCP port, 0 to 65535 (0: any free one)."""
+    value = int(text)
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"must be a port from 0 to 65535, not {value}")
+    return value
+
+
+def positive_int(text: str) -> int:
+    """An int > 0."""
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be > 0: {text}")
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    """An int >= 0."""
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0: {text}")
+    return value
+
+
+def non_negative_float(text: str) -> float:
+    """A float >= 0 (not NaN)."""
+    value = float(text)
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0: {text}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    """A float > 0 (not NaN)."""
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be > 0: {text}")
+    return value
 
 
 class ExitCode(IntEnum):

@@ -23,7 +23,7 @@ from collections.abc import Mapping
 from typing import Any, BinaryIO
 
 from ..http import redact_url
-from .common import CliError, ExitCode, Redactor
+from .common import CliError, ExitCode, Redactor, positive_float, positive_int
 from .console import Console
 from .spec import Command
 
@@ -32,20 +32,6 @@ __all__ = ["COMMAND", "add_to_argument", "publish_opened", "run_consume"]
 log = logging.getLogger(__name__)
 
 _TICK = 0.25
-
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, not {text}")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be > 0, not {text}")
-    return value
 
 
 def add_consume_arguments(
@@ -69,12 +55,12 @@ def add_consume_arguments(
         help="messages without an Rxtweet-Kind header are parsed as this kind (tweets)",
     )
     parser.add_argument("-o", "--output", metavar="FILE", default="-", help="append to FILE")
-    parser.add_argument("--limit", type=_positive_int, metavar="N", help="stop after N messages")
-    parser.add_argument("--batch", type=_positive_int, default=50, help="messages per fetch")
+    parser.add_argument("--limit", type=positive_int, metavar="N", help="stop after N messages")
+    parser.add_argument("--batch", type=positive_int, default=50, help="messages per fetch")
     parser.add_argument(
-        "--ack-wait", type=_positive_float, default=30.0, metavar="S", help="seconds (30)"
+        "--ack-wait", type=positive_float, default=30.0, metavar="S", help="seconds (30)"
     )
-    parser.add_argument("--max-deliver", type=_positive_int, default=5, metavar="N")
+    parser.add_argument("--max-deliver", type=positive_int, default=5, metavar="N")
     parser.add_argument("-q", "--quiet", action="store_true", help="no summary on stderr")
 
 

@@ -65,7 +65,12 @@ from .common import (
     bearer_token,
     describe_cause,
     error_for,
+    non_negative_float,
+    non_negative_int,
     oauth1_credentials,
+    port,
+    positive_float,
+    positive_int,
     silence_stdout,
 )
 from .console import Console, printable
@@ -155,13 +160,13 @@ def add_output_arguments(
         default="-",
         help="append to FILE (default: stdout)",
     )
-    out.add_argument("--limit", type=_positive_int, metavar="N", help=f"stop after N {counted}")
+    out.add_argument("--limit", type=positive_int, metavar="N", help=f"stop after N {counted}")
     out.add_argument(
         "-q", "--quiet", action="store_true", help="no notices or summary on stderr, only errors"
     )
     out.add_argument(
         "--status-interval",
-        type=_non_negative_float,
+        type=non_negative_float,
         metavar="S",
         default=DEFAULT_STATUS_INTERVAL,
         help="when stderr is not a terminal, print a status line every S seconds "
@@ -182,7 +187,7 @@ def add_output_arguments(
     )
     out.add_argument(
         "--metrics-port",
-        type=_port,
+        type=port,
         metavar="N",
         help="serve Prometheus metrics at http://127.0.0.1:N/metrics while streaming "
         "(0: a free port, printed; needs: pip install rxtweet[metrics])",
@@ -201,13 +206,13 @@ def add_connection_arguments(parser: argparse.ArgumentParser, *, v1: bool = Fals
         default += f" for v2, {v1_client.DEFAULT_STALL_TIMEOUT:g} for v1.1"
     conn.add_argument(
         "--stall-timeout",
-        type=_positive_float,
+        type=positive_float,
         metavar="S",
         help=f"reconnect after S seconds without data (default: {default})",
     )
     conn.add_argument(
         "--max-retries",
-        type=_non_negative_int,
+        type=non_negative_int,
         metavar="N",
         help="give up after N reconnects in a row without data (default: never)",
     )
@@ -222,41 +227,6 @@ def _backfill_minutes(text: str) -> int:
     value = int(text)
     if not 0 <= value <= 5:
         raise argparse.ArgumentTypeError(f"must be from 0 to 5 (X's limit), not {value}")
-    return value
-
-
-def _port(text: str) -> int:
-    value = int(text)
-    if not 0 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"must be a port from 0 to 65535, not {value}")
-    return value
-
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be > 0: {text}")
-    return value
-
-
-def _non_negative_int(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0: {text}")
-    return value
-
-
-def _non_negative_float(text: str) -> float:
-    value = float(text)
-    if not value >= 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0: {text}")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be > 0: {text}")
     return value
 
 
@@ -940,21 +910,23 @@ def _serve_metrics(
     Raises:
         CliError: ``prometheus-client`` is missing, or the port cannot be bound.
     """
-    port: int | None = getattr(args, "metrics_port", None)
-    if port is None:
+    metrics_port: int | None = getattr(args, "metrics_port", None)
+    if metrics_port is None:
         return None
     if opened.stream is None:
         raise CliError("--metrics-port: this command's stream has no metrics", ExitCode.USAGE)
     try:
         from ..metrics.prometheus import serve_prometheus
 
-        exporter = serve_prometheus(opened.stream, port=port)
+        exporter = serve_prometheus(opened.stream, port=metrics_port)
     except ImportError as exc:
         raise CliError(
             "--metrics-port needs prometheus-client", hint="pip install rxtweet[metrics]"
         ) from exc
     except OSError as exc:
-        raise CliError(f"--metrics-port {port}: cannot serve: {exc.strerror or exc}") from exc
+        raise CliError(
+            f"--metrics-port {metrics_port}: cannot serve: {exc.strerror or exc}"
+        ) from exc
     notice(f"serving Prometheus metrics at {exporter.url}")
     return exporter
 
