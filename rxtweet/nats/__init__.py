@@ -25,6 +25,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from .jetstream import (
+    DEFAULT_ACK_TIMEOUT,
+    DEFAULT_CLOSE_TIMEOUT,
     DEFAULT_DUPLICATE_WINDOW,
     DEFAULT_MAX_PENDING,
     DEFAULT_STREAM_NAME,
@@ -57,8 +59,8 @@ def publish(
     create_stream: bool = True,
     duplicate_window: float = DEFAULT_DUPLICATE_WINDOW,
     max_pending: int = DEFAULT_MAX_PENDING,
-    ack_timeout: float = 5.0,
-    close_timeout: float = 5.0,
+    ack_timeout: float = DEFAULT_ACK_TIMEOUT,
+    close_timeout: float = DEFAULT_CLOSE_TIMEOUT,
     replicas: int = 1,
     kind: str | None = None,
     connect_timeout: float = 5.0,
