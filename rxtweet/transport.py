@@ -719,10 +719,8 @@ class _Reader:
         No read is made once the subscription is disposed (checked before each): a read
         then would drain the socket, and a socket closed with nothing unread ends with a
         FIN that a server blocked in ``sendall`` may never see through its zero window,
-        where unread bytes make the close a reset.
+        where unread bytes make the close a reset (:meth:`_line_batches` checks).
         """
-        if self.cancellation.cancelled:
-            return False
         on_dropped = self.on_line_dropped
         splitter = LineSplitter(
             self.max_line, on_drop=None if on_dropped is None else _downstream(on_dropped)
@@ -762,27 +760,20 @@ class _Reader:
                     if cancellation.cancelled:
                         return False
             try:
+                if cancellation.cancelled:
+                    return False
                 if batched:
-                    # The consumer stops within the batch once disposed (the contract of
-                    # BatchTransport): one call per read instead of one per line.
-                    if cancellation.cancelled:
-                        return False
-                    try:
-                        on_next(batch)
-                    except Exception as exc:
-                        mark_downstream(exc)
-                        raise
-                    if cancellation.cancelled:
-                        return False  # before reading again (see the docstring)
-                    continue
-                for line in batch:
-                    if cancellation.cancelled:
-                        return False
-                    try:
+                    # One call per read; the consumer stops within the batch once disposed
+                    # (the contract of BatchTransport).
+                    on_next(batch)
+                else:
+                    for line in batch:
+                        if cancellation.cancelled:
+                            return False
                         on_next(line)
-                    except Exception as exc:
-                        mark_downstream(exc)  # the observer's: never a connection failure
-                        raise
+            except Exception as exc:
+                mark_downstream(exc)  # the observer's: never a connection failure
+                raise
             finally:
                 if turns is not None:
                     turns.release()

@@ -411,10 +411,6 @@ class _Recorder:
         counts = tuple(getattr(stats, name, 0) for name in ("published", "duplicates", "retried"))
         return counts if all(isinstance(c, int) for c in counts) else (0, 0, 0)  # type: ignore[return-value]
 
-    def on_next(self, item: Any) -> None:
-        """One item (from a tap that sees items one at a time, or an event of a read tap)."""
-        self._item(item)
-
     def on_read(self, read: Read) -> None:
         """A read of a v2 tweet stream's connection (see
         :meth:`~rxtweet.connection.Connection.tap_reads`): its messages counted from the
@@ -475,7 +471,8 @@ class _Recorder:
             if lag is not None:
                 add(lag)
 
-    def _item(self, item: Any) -> None:
+    def on_next(self, item: Any) -> None:
+        """One item (from a tap that sees items one at a time, or an event of a read tap)."""
         if type(item) is Parsed:
             self.messages += 1
             self.bytes += len(item.raw)
