@@ -458,7 +458,7 @@ class Connection(SharedSource[Any], Generic[_T]):
 
         def emit_event(event: Item[_T]) -> None:
             # An item that is not a read's (a lifecycle event, a recovery window's item):
-            # delivered, then shown to the read taps as a list of one.
+            # delivered, then shown to each read tap's on_event.
             emit(event)
             for tap in self._read_taps:
                 tap.event.on_next(event)
