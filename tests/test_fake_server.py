@@ -306,6 +306,22 @@ def test_hold_sends_keepalives_at_the_interval(raw: Any) -> None:
         assert server.sent == 1  # messages=1 is respected while holding
 
 
+def test_a_message_the_client_has_read_is_already_counted(raw: Any) -> None:
+    # CI once read server.sent_by_partition right after the client had every message and
+    # found 953 of 1,000: the count came after sendall returned, in the server's thread.
+    # One message fed at a time: each is written alone, right as the client waits for it.
+    with FakeStreamServer(keepalive_interval=5) as server:
+        client = raw(server).request()
+        client.head()
+        behind = 0
+        for n in range(120):
+            server.feed({"data": {"id": str(n), "text": "t"}})
+            assert client.chunk() == wire({"data": {"id": str(n), "text": "t"}})
+            behind += server.sent < n + 1
+        assert behind == 0
+        assert server.sent == 120
+
+
 def test_hold_delivers_messages_fed_later(raw: Any) -> None:
     with FakeStreamServer(keepalive_interval=0.05) as server:
         client = raw(server).request()

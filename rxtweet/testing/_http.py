@@ -213,15 +213,27 @@ class _Body:
                 self._pending = len(rest)
 
     def _send(self, wire: bytes, body_bytes: int) -> None:
-        self._sock.sendall(wire)
-        self._written += body_bytes
-        self.last_write = time.monotonic()
+        # Counted before the write: a client can read a message (and a test look at the
+        # server's counts) before sendall returns here. A failed write takes the count back
+        # and leaves the messages queued (unsent() re-queues them).
+        written = self._written + body_bytes
         done = 0
-        while self._marks and self._marks[0][0] <= self._written:
-            self._marks.popleft()
+        for end, _ in self._marks:
+            if end > written:
+                break
             done += 1
         if done:
             self._on_sent(done)
+        try:
+            self._sock.sendall(wire)
+        except BaseException:
+            if done:
+                self._on_sent(-done)
+            raise
+        self._written = written
+        self.last_write = time.monotonic()
+        for _ in range(done):
+            self._marks.popleft()
 
     def keepalive(self) -> None:
         self.pump()

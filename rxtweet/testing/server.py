@@ -613,13 +613,20 @@ class FakeStreamServer:
 
     @property
     def sent(self) -> int:
-        """How many messages were completely written to a socket so far."""
+        """How many messages were completely written to a socket so far.
+
+        A message is counted as its last byte is handed to the socket (and uncounted if that
+        write fails), so a client that has read a message always finds it counted here.
+        """
         with self._lock:
             return self._sent
 
     @property
     def sent_by_partition(self) -> dict[tuple[str, int], int]:
-        """Messages completely written per ``(endpoint name, partition)`` so far (a copy)."""
+        """Messages completely written per ``(endpoint name, partition)`` so far (a copy).
+
+        Counted as :attr:`sent` is: a message a client has read is already in these counts.
+        """
         with self._lock:
             return dict(self._sent_by_partition)
 
