@@ -19,6 +19,7 @@ that no transport reader thread outlived the test, unless the module sets
 from __future__ import annotations
 
 import faulthandler
+import signal
 import sys
 import time
 from collections.abc import Iterator
@@ -99,7 +100,15 @@ def hermetic_environment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[N
         patch.setenv("MPLBACKEND", "Agg")
         if hasattr(time, "tzset"):
             time.tzset()
+        # A run started in the background of a script (`pytest &`, nohup) inherits SIGINT
+        # ignored, and so would every subprocess: the Ctrl-C tests' SIGINT would do nothing.
+        # With a handler here, exec gives each subprocess the default again.
+        ignored = signal.getsignal(signal.SIGINT) == signal.SIG_IGN
+        if ignored:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
         yield
+        if ignored:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
     if hasattr(time, "tzset"):
         time.tzset()
 

@@ -120,7 +120,8 @@ def test_aio_a_producer_blocked_in_block_is_released_when_the_loop_closes() -> N
         return await pending
 
     assert asyncio.run(first()) == 0
-    producer_done = wait_until(lambda: len(produced) == 10, 0.5)
+    # The break was a producer waiting forever, not a slow one: the default deadline.
+    producer_done = wait_until(lambda: len(produced) == 10)
     assert producer_done, f"the producer still waits for room: {produced}"
     assert not subject.observers  # and the source was disposed
     assert iterator.total <= 4  # nothing was taken in after the loop closed

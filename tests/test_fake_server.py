@@ -653,6 +653,9 @@ def test_requests_are_recorded_with_redacted_repr() -> None:
         assert "<redacted>" in repr(stream)
         assert stream.status == 200
         assert stream.attempt == Attempt(messages=2, ending="close")
+        # ended_at is set after the last write: the client can have the whole body first.
+        assert wait_until(lambda: server.requests[0].ended_at is not None)
+        stream = server.requests[0]
         assert stream.ended_at is not None
         assert stream.started_at <= stream.ended_at
         assert stream.body == b""

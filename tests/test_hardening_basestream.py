@@ -99,7 +99,9 @@ def test_disconnect_right_after_the_call_always_stops(server: FakeStreamServer) 
             runner.start()
             client.called.wait(2)
             client.disconnect()
-            runner.join(1)
+            # A lost disconnect never stops; a stop can take most of a second on a loaded
+            # machine at this switch interval (seen: one run lost past 1 s under load).
+            runner.join(5)
             if runner.is_alive():
                 lost += 1
                 client.disconnect()

@@ -60,7 +60,9 @@ def test_metrics_of_a_run_with_a_cut_known_counts_and_lag() -> None:
         assert wait_until(lambda: len(tweets) == 10)
         received = time.time()
         seen = len(snaps)
-        assert wait_until(lambda: len(snaps) > seen)
+        # A read is counted after its tweets were delivered (on the reader's thread): the
+        # next snapshot may still miss the last read; a later one has it.
+        assert wait_until(lambda: len(snaps) > seen and sum(s.tweets for s in snaps) >= 10)
         consumer.dispose()
         metrics.dispose()
 
@@ -79,7 +81,10 @@ def test_metrics_of_a_run_with_a_cut_known_counts_and_lag() -> None:
     total = sum(s.lag_sum for s in with_tweets)
     assert sum(LAGS) - 0.01 <= total <= sum(LAGS) + 10 * slack
     assert 10.0 - 0.001 <= max(s.lag_max or 0 for s in with_tweets) <= 10.0 + slack
-    assert all(s.partitions[None].state == "connected" for s in snaps if s.tweets)
+    # A snapshot's state is the one at its end: the interval of the cut has tweets and may
+    # end before the reconnection (a slow machine). After the last tweet: connected.
+    assert all(s.partitions[None].state in ("connected", "reconnecting") for s in snaps if s.tweets)
+    assert snaps[seen].partitions[None].state == "connected"
 
 
 def test_prometheus_scrape_over_http() -> None:

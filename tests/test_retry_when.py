@@ -500,3 +500,69 @@ def test_retry_when_retries_every_error_kind(fail_with: Exception) -> None:
     )
 
     assert [s.subscribe for s in xs.subscriptions] == [200, 215, 230]
+
+
+@pytest.mark.parametrize("errors_before", [1, 2])
+def test_a_notifier_that_emits_under_its_own_lock_does_not_deadlock_the_gate(
+    errors_before: int,
+) -> None:
+    # Found under load (reactivex's delay, take): the source's thread delivered an error to
+    # the notifier while holding the gate, and the notifier's lock was held by its timer
+    # thread, which was calling back into the gate. The error now goes out after the gate.
+    # errors_before=1: the first error (deliver); 2: a later one (handle_error).
+    lock = threading.Lock()
+    notifier_waits = threading.Event()
+    observers: list[abc.ObserverBase[Any]] = []
+    timed_out: list[str] = []
+    attempts = [0]
+
+    def source_subscribe(observer: abc.ObserverBase[int], scheduler: Any = None) -> Disposable:
+        attempts[0] += 1
+        if attempts[0] <= errors_before:
+            observer.on_error(RuntimeError(f"cut {attempts[0]}"))
+        else:
+            observer.on_next(attempts[0])
+            observer.on_completed()
+        return Disposable()
+
+    def handler(errors: Observable[Exception]) -> Observable[Any]:
+        def subscribe(observer: abc.ObserverBase[Any], scheduler: Any = None) -> Any:
+            observers.append(observer)
+
+            def on_error_item(error: Exception) -> None:
+                if str(error) == "cut 1" and errors_before == 2:
+                    observer.on_next(None)  # retry at once, synchronously
+                    return
+                notifier_waits.set()
+                # Like reactivex's delay: needs the lock its timer thread holds.
+                if not lock.acquire(timeout=3):
+                    timed_out.append("source thread")
+                    return
+                lock.release()
+
+            return errors.subscribe(on_error_item)
+
+        return Observable(subscribe)
+
+    def timer_thread() -> None:
+        with lock:
+            assert notifier_waits.wait(3)
+            observers[0].on_next(None)  # the retry, under the notifier's own lock
+
+    timer = threading.Thread(target=timer_thread, daemon=True)
+    timer.start()
+    got: list[int] = []
+    done = threading.Event()
+    source: Observable[int] = Observable(source_subscribe)
+    runner = threading.Thread(
+        target=lambda: source.pipe(retry_when(handler)).subscribe(
+            got.append, lambda e: done.set(), done.set
+        ),
+        daemon=True,
+    )
+    runner.start()
+    assert done.wait(5), "deadlocked"
+    timer.join(3)
+    runner.join(3)
+    assert not timed_out
+    assert got == [errors_before + 1]

@@ -962,6 +962,8 @@ def test_substreams_share_one_connection(server: FakeStreamServer) -> None:
     assert wait_until(lambda: len(got["m"]) == len(ARCHIVE))
     assert len(server.stream_requests) == 1
     assert len(got["s"]) == 58 and len(got["d"]) == 2
+    # Counted per read after its items were delivered, on the reader's thread (ParseStats).
+    assert wait_until(lambda: stream.stats.messages >= 60, 1.0)
     assert stream.stats.messages == 60
     for sub in subs:
         sub.dispose()

@@ -224,16 +224,15 @@ def retry_when(
                         # error behind it, or it would be lost and nothing retried.
                         trampoline().schedule(lambda _s, _st: deliver(current, exception))
                         return
-                    # Runs inside a trampoline item (see on_error below): a notifier that
-                    # emits synchronously only *queues* the resubscription, which then runs
-                    # once this frame (and the gate) has been left.
-                    errors.on_next(exception)
+                # Outside the gate (lock order: a notifier may hold its own lock while it calls
+                # notifier_on_next, which takes the gate).
+                errors.on_next(exception)
 
             def deliver(current: int, exception: Exception) -> None:
                 with gate:
                     if stopped or current != attempt:
                         return
-                    errors.on_next(exception)
+                errors.on_next(exception)
 
             def subscribe_source(current: int) -> None:
                 with gate:

@@ -61,8 +61,10 @@ class Attempt:
             (one byte per chunk, so multi-byte UTF-8 characters are split).
         gzip: send ``content-encoding: gzip``; one gzip stream, sync-flushed per message.
         keepalive_interval: seconds of silence before a keep-alive (``None``: the server's).
-        rate: messages per second (``None``: as fast as the client reads). Ignored in
-            timeline mode, where the timeline paces live messages.
+        rate: messages per second (``None``: as fast as the client reads): each message is
+            taken 1/rate seconds after the one before, so a late one (a busy machine) delays
+            the rest instead of being followed by a burst. Ignored in timeline mode, where
+            the timeline paces live messages.
         delay: seconds to wait before sending the response headers.
         seed: seeds the random chunk sizes.
     """
