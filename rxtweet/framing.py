@@ -15,7 +15,9 @@ parser's job: a line is cut on bytes only, so a multi-byte character cannot be d
 from __future__ import annotations
 
 import logging
+import operator
 from collections.abc import Callable
+from itertools import repeat
 from typing import Final
 
 from .errors import ChunkedEncodingError
@@ -51,12 +53,13 @@ class ChunkedDecoder:
     ignored. A stream that stops before ``done`` was cut.
     """
 
-    __slots__ = ("_buf", "_left", "_need_crlf", "done")
+    __slots__ = ("_buf", "_left", "_need_crlf", "_short_lines", "done")
 
     def __init__(self) -> None:
         self._buf = b""  # an incomplete chunk-size line, or a split CRLF
         self._left = 0  # payload bytes still to come in the current chunk
         self._need_crlf = False  # the CRLF that closes a chunk's payload
+        self._short_lines = True  # the last read's lines were short: split it whole
         self.done = False
 
     def feed(self, data: bytes) -> bytes:
@@ -70,23 +73,86 @@ class ChunkedDecoder:
     def feed_lines(self, data: bytes, splitter: LineSplitter) -> list[bytes]:
         """Decode ``data`` and return the lines it completes, split by ``splitter``."""
         out: list[bytes] = []
-        self._decode(data, out, splitter)
+        size = len(data)
+        # Up to the first chunk boundary chunk by chunk (the end of a chunk the last read
+        # cut); then, where lines are short, the whole chunks at once, unless a line spread
+        # over chunks is pending; the rest chunk by chunk.
+        data, pos = self._decode(data, out, splitter, to_boundary=True)
+        if data and self._short_lines and not splitter._parts and not splitter._overflow:
+            data, pos = self._whole_chunks(data[pos:] if pos else data, out, splitter.max_line), 0
+        if data:
+            self._decode(data, out, splitter, start=pos)
+        if out:
+            self._short_lines = size <= WHOLE_CHUNKS_MAX * len(out)
         return out
 
-    def _decode(self, data: bytes, out: list[bytes], splitter: LineSplitter | None) -> None:
-        # out receives payload pieces (splitter is None) or lines (splitter given).
-        if self.done or not data:
-            return
+    def _whole_chunks(self, data: bytes, out: list[bytes], max_line: int) -> bytes:
+        """The common case at a chunk boundary, in C calls rather than a loop: chunks that
+        each hold one line and its CRLF (X's framing). Appends their lines to ``out`` and
+        returns the bytes after the last of them; or, if any chunk of ``data`` is framed
+        otherwise (a size that is not bare hex or does not match, a bare LF, several lines
+        or part of one in a chunk, the last chunk, a line over ``max_line``), appends nothing
+        and returns ``data`` whole for the chunk-by-chunk path, which decides.
+
+        ``S\r\nL\r\n\r\n`` split on CRLF is ``S``, ``L``, ``b""``: the triples that another
+        part follows are complete; the size ``S`` must be ``len(L) + 2``.
+        """
+        parts = data.split(b"\r\n")
+        whole = (len(parts) - 1) // 3
+        if not whole:
+            return data
+        stop = 3 * whole
+        sizes = parts[0:stop:3]
+        lines = parts[1:stop:3]
+        lengths = list(map(len, lines))
+        digits = b"".join(sizes)
+        try:
+            if (
+                any(parts[2:stop:3])  # a chunk's payload is not one line and its CRLF
+                or b"\n" in b"".join(lines)  # a bare LF ends a line too (memchr, not count)
+                or not all(sizes)
+                # int(..., 16) also takes "0x1f", "1_f", "+1f", " 1f": only bare hex here
+                or not digits.isalnum()
+                or b"x" in digits
+                or b"X" in digits
+                or max(lengths) > max_line
+                or list(map(_minus, map(int, sizes, repeat(16, whole)), lengths)) != [2] * whole
+            ):
+                return data
+        except ValueError:  # a letter that is not a hex digit
+            return data
+        out.extend(lines)
+        return data[sum(map(len, parts[:stop])) + 2 * stop :]
+
+    def _decode(
+        self,
+        data: bytes,
+        out: list[bytes],
+        splitter: LineSplitter | None,
+        *,
+        start: int = 0,
+        to_boundary: bool = False,
+    ) -> tuple[bytes, int]:
+        # out receives payload pieces (splitter is None) or lines (splitter given), from
+        # data[start:]. With to_boundary, stops where a chunk-size line starts: returns
+        # (data, offset) to go on from there (data may be the held bytes + data), or
+        # (b"", 0) when it consumed everything or the body ended. Offsets, not a copy of
+        # the rest: a read of large messages would be copied once more.
+        if self.done or len(data) <= start:
+            return b"", 0
         if self._buf:
-            data = self._buf + data
+            data = self._buf + data[start:]
+            start = 0
             self._buf = b""
-        pos = 0
+        pos = start
         end = len(data)
         left = self._left
         need_crlf = self._need_crlf
         max_line = splitter.max_line if splitter is not None else 0
         try:
             while pos < end:
+                if to_boundary and not left and not need_crlf:
+                    return data, pos
                 if left:
                     take = left if left < end - pos else end - pos
                     piece = data[pos : pos + take]
@@ -149,9 +215,20 @@ class ChunkedDecoder:
         finally:
             self._left = left
             self._need_crlf = need_crlf
+        return b"", 0
 
 
 _HEX_DIGITS = b"0123456789abcdefABCDEF"
+
+#: A read goes the whole-chunks way when the lines of the read before it averaged at most
+#: this many bytes on the wire. Its split looks at every byte (~4.5 instructions a byte);
+#: the chunk-by-chunk walk costs ~6,000 a chunk and then jumps over the payload: below ~1 KB
+#: the split is cheaper, above it the walk. (Measured with callgrind on 250 B and 4 KB
+#: messages; a stream's messages are much alike, so the last read stands for the next.)
+WHOLE_CHUNKS_MAX: Final = 1024
+
+
+_minus = operator.sub
 
 
 def _chunk_size(data: bytes, start: int, stop: int) -> int:

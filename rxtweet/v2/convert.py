@@ -44,6 +44,7 @@ def process_includes(includes: dict[str, Any]) -> dict[str, Any]:
 
 
 _new_tuple = tuple.__new__
+_new_object = object.__new__
 
 
 def rule_of(rule: dict[str, Any]) -> StreamRule:
@@ -91,10 +92,14 @@ def to_stream_response(doc: dict[str, Any]) -> StreamResponse:
         # the subscriber's hands, later: the message is malformed now.
         if not (type(key) is str and key.isdigit()) and not _other_id(key):
             raise TypeError(f"'data.id' is not an id: {type(key).__name__}")
+        # Tweet(data) without its __init__ (a Python call per message): the same object,
+        # its cache slot left unset (Tweet._once allows for that).
+        made: Tweet = _new_object(Tweet)
+        made.data = data
         if len(doc) == 1:
             # The default payload ({"data": {...}} alone): nothing else to look up or check.
-            return _new_tuple(StreamResponse, (Tweet(data), {}, [], []))
-        tweet: Tweet | None = Tweet(data)
+            return _new_tuple(StreamResponse, (made, {}, [], []))
+        tweet: Tweet | None = made
     elif data is None:
         tweet = None
     else:

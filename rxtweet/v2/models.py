@@ -143,7 +143,12 @@ class Tweet(Model):
     withheld = Field[_Dict | None]()
 
     def _once(self, name: str, build: Callable[[Any], _T]) -> _T | None:
-        cache = self._cache
+        # A stream's parser builds tweets without __init__ (one Python call less a message,
+        # see rxtweet.v2.convert), so the slot may be unset as well as None.
+        try:
+            cache = self._cache
+        except AttributeError:
+            cache = None
         if cache is None:
             cache = self._cache = {}
         elif name in cache:

@@ -1,0 +1,145 @@
+"""Byte -> line, the whole-chunks path: ``ChunkedDecoder.feed_lines`` decodes the chunks of a
+read that each hold one line in C calls (split, map) instead of a loop. It must give exactly
+what the chunk-by-chunk path gives (``_decode`` with the splitter, which was all of
+``feed_lines`` before) for any wire and any reads: the same lines, the same errors at the
+same read, the same drops, the same state at a cut.
+"""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from rxtweet.framing import ChunkedDecoder, ChunkedEncodingError, LineSplitter
+
+
+def x_chunk(line: bytes) -> bytes:
+    """One message as X frames it: a chunk holding the line and its CRLF."""
+    return b"%x\r\n%b\r\n\r\n" % (len(line) + 2, line)
+
+
+LINE = st.binary(max_size=40).map(lambda b: b.replace(b"\n", b"").replace(b"\r", b""))
+
+# Pieces of a chunked body: mostly X's framing, and every other framing a server may use
+# (or lie with) mixed in, so that reads land on the whole-chunks path and off it.
+LONG = st.integers(min_value=1000, max_value=3000).map(lambda n: b"L" * n)
+
+PIECE = st.one_of(
+    LONG.map(x_chunk),  # long lines turn the whole-chunks way off for the next read
+    LINE.map(x_chunk),
+    LINE.map(x_chunk),
+    LINE.map(x_chunk),
+    st.just(b"2\r\n\r\n\r\n"),  # a keep-alive
+    LINE.map(lambda line: b"%X\r\n%b\r\n\r\n" % (len(line) + 2, line)),  # upper-case hex
+    LINE.map(lambda line: b"00%x\r\n%b\r\n\r\n" % (len(line) + 2, line)),  # leading zeros
+    LINE.map(lambda line: b"%x;ext=1\r\n%b\r\n\r\n" % (len(line) + 2, line)),  # extension
+    LINE.map(lambda line: b"%x\r\n%b\n\r\n" % (len(line) + 1, line)),  # LF only
+    st.tuples(LINE, LINE).map(  # two lines in one chunk
+        lambda ab: b"%x\r\n%b\r\n%b\r\n\r\n" % (len(ab[0]) + len(ab[1]) + 4, ab[0], ab[1])
+    ),
+    st.tuples(LINE, LINE).map(  # two lines in one chunk, the first ended by a bare LF
+        lambda ab: b"%x\r\n%b\n%b\r\n\r\n" % (len(ab[0]) + len(ab[1]) + 3, ab[0], ab[1])
+    ),
+    LINE.map(lambda line: b"%x\r\n%b\r\nXY\r\n" % (len(line) + 2, line)),  # no closing CRLF
+    LINE.map(lambda line: b"%x\r\n%b\r\n" % (len(line), line)),  # part of a line
+    LINE.filter(bool).map(  # a size that lies (one more than the payload)
+        lambda line: b"%x\r\n%b\r\n\r\n" % (len(line) + 3, line)
+    ),
+    st.sampled_from([b"0x5\r\nabc\r\n\r\n", b"+5\r\nabc\r\n\r\n", b"5_\r\nabc\r\n\r\n"]),
+    st.sampled_from([b"\r\n", b"zz\r\n", b"5\r\nabcde\r\nXY"]),  # junk
+)
+
+
+def reference(wire: bytes, reads: list[int], max_line: int) -> list[object]:
+    """Per read: the lines the chunk-by-chunk path gives, or the error it raises (then stop)."""
+    decoder, splitter = ChunkedDecoder(), LineSplitter(max_line)
+
+    def feed(data: bytes) -> list[bytes]:
+        out: list[bytes] = []
+        decoder._decode(data, out, splitter)
+        return out
+
+    return run(wire, reads, feed, decoder, splitter)
+
+
+def fast(wire: bytes, reads: list[int], max_line: int) -> list[object]:
+    decoder, splitter = ChunkedDecoder(), LineSplitter(max_line)
+    return run(wire, reads, lambda data: decoder.feed_lines(data, splitter), decoder, splitter)
+
+
+def run(
+    wire: bytes,
+    reads: list[int],
+    feed: object,
+    decoder: ChunkedDecoder,
+    splitter: LineSplitter,
+) -> list[object]:
+    assert callable(feed)
+    out: list[object] = []
+    pos = i = 0
+    while pos < len(wire):
+        size = reads[i % len(reads)]
+        i += 1
+        try:
+            out.append(feed(wire[pos : pos + size]))
+        except ChunkedEncodingError as exc:
+            out.append(("error", str(exc)))
+            break
+        pos += size
+    out.append(("end", decoder.done, splitter.pending(), splitter.dropped))
+    return out
+
+
+@given(
+    st.lists(PIECE, max_size=40),
+    st.lists(st.integers(min_value=1, max_value=4000), min_size=1, max_size=12),
+    st.sampled_from([5, 30, 2000, 1 << 20]),
+    st.booleans(),
+)
+@settings(max_examples=600, deadline=None)
+def test_whole_chunks_give_what_the_plain_path_gives(
+    pieces: list[bytes], reads: list[int], max_line: int, terminated: bool
+) -> None:
+    wire = b"".join(pieces) + (b"0\r\n\r\n" if terminated else b"")
+    assert fast(wire, reads, max_line) == reference(wire, reads, max_line)
+
+
+@given(st.lists(LINE, min_size=1, max_size=300), st.integers(min_value=1, max_value=70_000))
+@settings(max_examples=100, deadline=None)
+def test_x_framing_in_reads_of_any_size(lines: list[bytes], read: int) -> None:
+    wire = b"".join(map(x_chunk, lines)) + b"0\r\n\r\n"
+    assert fast(wire, [read], 1 << 20) == reference(wire, [read], 1 << 20)
+    decoder, splitter = ChunkedDecoder(), LineSplitter()
+    got = [
+        line
+        for pos in range(0, len(wire), read)
+        for line in decoder.feed_lines(wire[pos : pos + read], splitter)
+    ]
+    assert got == lines and decoder.done
+
+
+def test_the_whole_chunks_path_is_taken_for_x_framing() -> None:
+    # Otherwise the equivalence above would hold trivially (everything on the plain path).
+    decoder = ChunkedDecoder()
+    wire = b"".join(x_chunk(b'{"n":%d}' % n) for n in range(100)) + b"1"
+    out: list[bytes] = []
+    rest = decoder._whole_chunks(wire, out, 1 << 20)
+    assert rest == b"1"
+    assert out == [b'{"n":%d}' % n for n in range(100)]
+
+
+@pytest.mark.parametrize(
+    "wire",
+    [
+        x_chunk(b"ab") + b"0x4\r\nab\r\n\r\n" + x_chunk(b"c"),  # int() would take 0x4
+        x_chunk(b"ab") + b"4_\r\nab\r\n\r\n" + x_chunk(b"c"),
+        x_chunk(b"ab") + b"5\r\nab\r\n\r\n" + x_chunk(b"c"),  # a size that lies
+        x_chunk(b"ab") + b"4\r\na\nb\r\n" + x_chunk(b"c"),  # a bare LF
+        x_chunk(b"ab") + b"0\r\n\r\n" + x_chunk(b"c"),  # the last chunk, then more
+    ],
+)
+def test_any_odd_chunk_sends_the_read_down_the_plain_path(wire: bytes) -> None:
+    out: list[bytes] = []
+    assert ChunkedDecoder()._whole_chunks(wire, out, 1 << 20) == wire
+    assert out == []
