@@ -5,6 +5,7 @@ Run by hand (the test suite never runs it)::
     . .venv/bin/activate
     python benchmarks/end_to_end.py            # about 8 minutes
     python benchmarks/end_to_end.py --quick    # about 2 minutes
+    python benchmarks/end_to_end.py --instructions --apis v2s,v2   # callgrind, ~10 minutes
     python benchmarks/end_to_end.py --profile rx-hook --apis v2s
 
 A server in its own process serves real stream messages (generated ones without ../shared,
@@ -51,6 +52,12 @@ Three measures:
 3. memory: RSS of one ``rx-reactive`` client over ``--memory-messages`` (1,000,000)
    default-field v2 messages, the server looping the input; sampled every tenth of the run.
 
+``--instructions`` replaces all three with one table that does not swing as wall times do on
+a shared machine: each client's instructions per message, counted by valgrind (callgrind) in
+the client process (the server runs apart), end to end from the socket to the observer. It
+misses what instructions do not show (system calls, cache misses), so it complements the
+wall-time tables rather than replacing them. About 10 minutes with tweepy; needs valgrind.
+
 Only this file's and ``_common.py``'s standard-library parts run in every interpreter;
 rxtweet, reactivex, orjson and tweepy are imported inside the clients that need them.
 """
@@ -59,9 +66,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import shutil
 import socket
 import statistics
+import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -947,6 +958,56 @@ def print_goals(results: Results) -> bool:
     return ok
 
 
+#: Messages per client at the small size of an ``--instructions`` run (then three times as
+#: many), per input: valgrind runs Python ~50x slower.
+INSTRUCTION_MESSAGES = {"v2s": 10_000, "v2": 2_000, "v1": 1_000}
+
+
+def client_instructions(runner: Runner, kind: str, api: str) -> float:
+    """Instructions per message of one client process, end to end (socket to observer),
+    counted by callgrind: run at two sizes against the same server, so start-up and imports
+    cancel out. The server runs in its own process and is not counted."""
+    small = INSTRUCTION_MESSAGES[api]
+    totals = []
+    for n in (small, 3 * small):
+        with (
+            runner.server(api, "throughput", 1_000_000_000) as server,
+            tempfile.TemporaryDirectory() as tmp,
+        ):
+            out = os.path.join(tmp, "callgrind.out")
+            env = {**os.environ, "PYTHONHASHSEED": "0"}  # dict probes: same count each run
+            env.pop("PYTHONPATH", None)
+            command = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}"]
+            command += [runner.pythons[kind], str(SCRIPT), "_client", kind, api]
+            command += [str(server.port), str(n)]
+            subprocess.run(command, check=True, capture_output=True, env=env, timeout=1800)
+            with open(out) as file:
+                totals.append(
+                    next(
+                        int(line.split()[1])
+                        for line in file
+                        if line.startswith(("summary:", "totals:"))
+                    )
+                )
+    return (totals[1] - totals[0]) / (2 * small)
+
+
+def print_instructions(args: argparse.Namespace, runner: Runner) -> None:
+    """``--instructions``: a table of instructions per message, client by client."""
+    clients = [c for c in CLIENTS if c in args.clients.split(",")]
+    for api in args.apis:
+        print(f"\n== {API_NAMES[api]}: client instructions per message (callgrind) ==")
+        counts = {kind: client_instructions(runner, kind, api) for kind in clients}
+        print(f"{'client':<14}{'Ir/msg':>10}{'vs floor':>10}{'vs walk':>9}{'vs tweepy':>11}")
+        for kind, count in counts.items():
+            ratios = [
+                f"{counts[other] / count:.2f}x" if other in counts else "-"
+                for other in ("floor", "floor-walk", "tweepy")
+            ]
+            print(f"{kind:<14}{count:>10,.0f}{ratios[0]:>10}{ratios[1]:>9}{ratios[2]:>11}")
+    print("(ratios are speed ratios: the other client's instructions / this one's)")
+
+
 def orchestrate(args: argparse.Namespace, argv: list[str]) -> None:
     from _tweepy_env import ensure_tweepy_python
 
@@ -956,6 +1017,12 @@ def orchestrate(args: argparse.Namespace, argv: list[str]) -> None:
     pythons = {kind: tweepy_python if kind == "tweepy" else args.python for kind in CLIENTS}
     data = {api: load_dataset(api, args.generated) for api in args.apis}
     runner = Runner(args, pythons)
+    if args.instructions:
+        if shutil.which("valgrind") is None:
+            raise SystemExit("--instructions needs valgrind")
+        print_instructions(args, runner)
+        print(f"total run time {time.perf_counter() - started:.0f} s")
+        return
     results = run_all(args, runner, data)
     print_goals(results)
     if args.quick:
@@ -1015,6 +1082,11 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--clients", default=",".join(CLIENTS), help="comma-separated subset")
     parser.add_argument("--profile", choices=CLIENTS, help="add one cProfiled throughput run")
+    parser.add_argument(
+        "--instructions",
+        action="store_true",
+        help="instead: client instructions per message under valgrind (do not swing)",
+    )
     parser.add_argument(
         "--pin", action="store_true", help="pin the server to CPU 0 and the clients to CPU 1"
     )

@@ -403,6 +403,7 @@ class _Multicast(Generic[_T]):
         with self._lock:
             observers = self._observers
             self._observers = ()
+            self._calls = ()  # nothing reaches an observer after the end
             return observers
 
 
