@@ -22,9 +22,10 @@ from reactivex import operators as ops
 from reactivex.observer import Observer
 from reactivex.subject import Subject
 from support import Handler, RawServer, chunk, collect, get, raw_servers
+from test_issue17_framing import fast, reference, x_chunk
 
 from rxtweet import StreamConnectionError
-from rxtweet.framing import ChunkedDecoder, ChunkedEncodingError, LineSplitter
+from rxtweet.framing import ChunkedDecoder, LineSplitter
 from rxtweet.operators.share import share_connection
 from rxtweet.parse import Parsed
 from rxtweet.substreams import select_messages
@@ -33,50 +34,6 @@ from rxtweet.v2.convert import to_stream_response
 from rxtweet.v2.models import ReferencedTweet, Tweet
 
 # --- 1. framing: feed_lines == the chunk-by-chunk path, for any wire and reads ----------------
-
-
-def x_chunk(line: bytes) -> bytes:
-    return b"%x\r\n%b\r\n\r\n" % (len(line) + 2, line)
-
-
-def _state(decoder: ChunkedDecoder, splitter: LineSplitter, drops: list[int]) -> tuple[Any, ...]:
-    return (
-        decoder.done,
-        decoder._left,
-        decoder._need_crlf,
-        decoder._buf,
-        splitter.pending(),
-        splitter.dropped,
-        list(drops),
-        bytes(b"".join(splitter._parts)),
-        splitter._overflow,
-    )
-
-
-def _run(wire: bytes, reads: list[int], max_line: int, *, fast: bool) -> list[object]:
-    """Per read: the lines and full state after it, or the error (then stop)."""
-    drops: list[int] = []
-    decoder, splitter = ChunkedDecoder(), LineSplitter(max_line, on_drop=drops.append)
-
-    def feed(data: bytes) -> list[bytes]:
-        if fast:
-            return decoder.feed_lines(data, splitter)
-        out: list[bytes] = []
-        decoder._decode(data, out, splitter)
-        return out
-
-    got: list[object] = []
-    pos = i = 0
-    while pos < len(wire):
-        size = reads[i % len(reads)]
-        i += 1
-        try:
-            got.append((feed(wire[pos : pos + size]), _state(decoder, splitter, drops)))
-        except ChunkedEncodingError as exc:
-            got.append(("error", str(exc), _state(decoder, splitter, drops)))
-            break
-        pos += size
-    return got
 
 
 # Lines with CR anywhere (a trailing "\r", "\r\r", a CR in the middle), hex-looking lines,
@@ -127,7 +84,7 @@ def test_feed_lines_equals_the_plain_path_with_cr_and_odd_sizes(
     pieces: list[bytes], reads: list[int], max_line: int
 ) -> None:
     wire = b"".join(pieces)
-    assert _run(wire, reads, max_line, fast=True) == _run(wire, reads, max_line, fast=False)
+    assert fast(wire, reads, max_line) == reference(wire, reads, max_line)
 
 
 @pytest.mark.parametrize("max_line", [1, 2, 3, 4, 5, 6, 1 << 20])
@@ -139,7 +96,7 @@ def test_lines_at_max_line_and_with_cr_give_the_same_lines_and_drops(
 ) -> None:
     wire = x_chunk(b"k") + x_chunk(line) + x_chunk(line) + x_chunk(b"z") + b"0\r\n\r\n"
     for read in (1, 2, 7, len(wire)):
-        assert _run(wire, [read], max_line, fast=True) == _run(wire, [read], max_line, fast=False)
+        assert fast(wire, [read], max_line) == reference(wire, [read], max_line)
 
 
 def test_one_byte_reads_and_path_switches_as_line_sizes_change() -> None:
@@ -166,7 +123,7 @@ def test_one_byte_reads_and_path_switches_as_line_sizes_change() -> None:
             pos += size
         assert got == expected, reads
         assert decoder.done
-        assert _run(wire, reads, 1 << 20, fast=True) == _run(wire, reads, 1 << 20, fast=False)
+        assert fast(wire, reads, 1 << 20) == reference(wire, reads, 1 << 20)
 
 
 def test_an_error_after_whole_chunks_is_raised_at_the_same_read() -> None:
@@ -174,9 +131,9 @@ def test_an_error_after_whole_chunks_is_raised_at_the_same_read() -> None:
     for bad in (b"5\r\nabc\r\nXY", b"zz\r\n", b"0x5\r\nabc\r\n\r\n", b"g" * 1100):
         wire = good + bad + good
         for reads in ([len(wire)], [len(good) + 3], [7], [1]):
-            fast = _run(wire, reads, 1 << 20, fast=True)
-            assert fast == _run(wire, reads, 1 << 20, fast=False)
-            assert fast[-1][0] == "error", (bad, reads)
+            got = fast(wire, reads, 1 << 20)
+            assert got == reference(wire, reads, 1 << 20)
+            assert got[-1][0] == "error", (bad, reads)
 
 
 # --- 1. end to end: a real server on 127.0.0.1 -----------------------------------------------

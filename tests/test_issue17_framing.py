@@ -7,6 +7,8 @@ same read, the same drops, the same state at a cut.
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -51,44 +53,54 @@ PIECE = st.one_of(
 )
 
 
-def reference(wire: bytes, reads: list[int], max_line: int) -> list[object]:
-    """Per read: the lines the chunk-by-chunk path gives, or the error it raises (then stop)."""
-    decoder, splitter = ChunkedDecoder(), LineSplitter(max_line)
+def _state(decoder: ChunkedDecoder, splitter: LineSplitter, drops: list[int]) -> tuple[Any, ...]:
+    return (
+        decoder.done,
+        decoder._left,
+        decoder._need_crlf,
+        decoder._buf,
+        splitter.pending(),
+        splitter.dropped,
+        list(drops),
+        bytes(b"".join(splitter._parts)),
+        splitter._overflow,
+    )
+
+
+def decode_in_reads(wire: bytes, reads: list[int], max_line: int, *, fast: bool) -> list[object]:
+    """Per read (sizes cycled): the lines and the whole decoder state after it, or the error
+    raised (then stop). ``fast``: ``feed_lines``; else the chunk-by-chunk path (``_decode``
+    with the splitter), which was all of ``feed_lines`` before."""
+    drops: list[int] = []
+    decoder, splitter = ChunkedDecoder(), LineSplitter(max_line, on_drop=drops.append)
 
     def feed(data: bytes) -> list[bytes]:
+        if fast:
+            return decoder.feed_lines(data, splitter)
         out: list[bytes] = []
         decoder._decode(data, out, splitter)
         return out
 
-    return run(wire, reads, feed, decoder, splitter)
-
-
-def fast(wire: bytes, reads: list[int], max_line: int) -> list[object]:
-    decoder, splitter = ChunkedDecoder(), LineSplitter(max_line)
-    return run(wire, reads, lambda data: decoder.feed_lines(data, splitter), decoder, splitter)
-
-
-def run(
-    wire: bytes,
-    reads: list[int],
-    feed: object,
-    decoder: ChunkedDecoder,
-    splitter: LineSplitter,
-) -> list[object]:
-    assert callable(feed)
-    out: list[object] = []
+    got: list[object] = []
     pos = i = 0
     while pos < len(wire):
         size = reads[i % len(reads)]
         i += 1
         try:
-            out.append(feed(wire[pos : pos + size]))
+            got.append((feed(wire[pos : pos + size]), _state(decoder, splitter, drops)))
         except ChunkedEncodingError as exc:
-            out.append(("error", str(exc)))
+            got.append(("error", str(exc), _state(decoder, splitter, drops)))
             break
         pos += size
-    out.append(("end", decoder.done, splitter.pending(), splitter.dropped))
-    return out
+    return got
+
+
+def reference(wire: bytes, reads: list[int], max_line: int) -> list[object]:
+    return decode_in_reads(wire, reads, max_line, fast=False)
+
+
+def fast(wire: bytes, reads: list[int], max_line: int) -> list[object]:
+    return decode_in_reads(wire, reads, max_line, fast=True)
 
 
 @given(
