@@ -71,7 +71,13 @@ class WaitScheduler(TimeoutScheduler):
         sad = SingleAssignmentDisposable()
 
         def run() -> None:
-            sad.disposable = self.invoke_action(action, state)
+            try:
+                sad.disposable = self.invoke_action(action, state)
+            except Exception:
+                # Nothing above a timer thread can take it: a subscriber's callback raised
+                # inside what the wait set off (say, on the Errored event of a stream that
+                # is ending). Logged with its traceback, not left to threading.excepthook.
+                log.exception("%s: a scheduled action raised", threading.current_thread().name)
 
         timer = threading.Timer(seconds, run)
         timer.name = f"{WAIT_THREAD_PREFIX}{next(_numbers)}"

@@ -328,6 +328,31 @@ def test_wait_scheduler_names_its_threads_and_cancels() -> None:
     assert all(t.name.startswith("rxtweet-") for t in live_threads())
 
 
+def test_an_action_that_raises_on_a_wait_thread_is_logged_not_left_to_the_thread(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A subscriber raising on the Errored event delivered by a reconnect wait's thread
+    # (the stream is ending) went to threading.excepthook: a bare traceback on stderr.
+    unhandled: list[BaseException | None] = []
+    monkeypatch.setattr(threading, "excepthook", lambda args: unhandled.append(args.exc_value))
+    done = threading.Event()
+
+    def action(_scheduler: Any, _state: Any) -> None:
+        done.set()
+        raise RuntimeError("the subscriber's bug")
+
+    with caplog.at_level(logging.ERROR, logger="rxtweet.scheduling"):
+        WaitScheduler.singleton().schedule(action)
+        assert done.wait(2.0)
+        assert wait_until(
+            lambda: not any(t.name.startswith("rxtweet-wait-") for t in live_threads()), 2.0
+        )
+    assert unhandled == []
+    [record] = [r for r in caplog.records if r.name == "rxtweet.scheduling"]
+    assert "a scheduled action raised" in record.getMessage()
+    assert record.exc_info is not None and "the subscriber's bug" in str(record.exc_info[1])
+
+
 def test_a_line_over_max_line_is_counted_in_stats() -> None:
     # Before: logged by the transport but counted nowhere in stream.stats.
     long_line = b'{"data":{"id":"2","text":"' + b"x" * 5000 + b'"}}\r\n'
