@@ -791,7 +791,7 @@ def test_a_metrics_callback_that_raises_is_logged_once_and_the_stream_goes_on(
 
 
 def test_a_snapshot_observer_that_raises_stops_its_snapshots_not_the_stream(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     hooked: list[Any] = []
     monkeypatch.setattr(threading, "excepthook", hooked.append)
@@ -801,6 +801,10 @@ def test_a_snapshot_observer_that_raises_stops_its_snapshots_not_the_stream(
         calls[0] += 1
         raise RuntimeError("dashboard down")
 
+    def told() -> list[logging.LogRecord]:
+        return [r for r in caplog.records if r.name == "rxtweet.scheduling"]
+
+    caplog.set_level(logging.ERROR, logger="rxtweet.scheduling")
     with FakeStreamServer(
         messages=generate_v2_messages(seed=4), keepalive_interval=None, default=Attempt(rate=400)
     ) as server:
@@ -809,13 +813,18 @@ def test_a_snapshot_observer_that_raises_stops_its_snapshots_not_the_stream(
         metrics = stream.metrics(0.03).subscribe(observer)
         tweets: list[Any] = []
         consumer = stream.tweets.subscribe(tweets.append)
-        assert wait_until(lambda: hooked, timeout=2)
-        seen = len(tweets)
-        assert wait_until(lambda: len(tweets) > seen + 20)  # the stream goes on
-        time.sleep(0.1)
-        consumer.dispose()
-        assert calls[0] == 1 and len(hooked) == 1  # one failure, told once
-        assert "dashboard down" in str(hooked[0].exc_value)
+        try:
+            # Told through logging (the wait thread's scheduler), not threading.excepthook.
+            assert wait_until(lambda: told(), timeout=2)
+            seen = len(tweets)
+            assert wait_until(lambda: len(tweets) > seen + 20)  # the stream goes on
+            time.sleep(0.1)
+        finally:
+            consumer.dispose()
+        assert calls[0] == 1 and len(told()) == 1  # one failure, told once
+        assert hooked == []
+        exc_info = told()[0].exc_info
+        assert exc_info is not None and "dashboard down" in str(exc_info[1])
         assert len(connection._read_taps) == 1  # until the user disposes it
         metrics.dispose()
         assert not connection._read_taps
