@@ -38,7 +38,7 @@ from .events import Disconnected, Overflowed, StreamEvent
 from .handoff import Handoff, OverflowPolicy
 from .operators.observe_on_bounded import bounded_operator
 from .operators.pass_through import pass_through
-from .operators.share import inline_guard
+from .operators.share import guarded_call
 from .parse import Parsed
 from .partitions import span
 
@@ -153,8 +153,7 @@ class _SelectedMessages(abc.ObserverBase[Any]):
     def __init__(self, observer: abc.ObserverBase[Any], pick: Callable[[Any], Any]) -> None:
         self._observer = observer
         self._pick = pick
-        self._guard = inline_guard(observer)
-        self._emit = observer.on_next if self._guard is None else self._guard._on_next
+        self._guard, self._emit = guarded_call(observer)
 
     def on_next(self, item: Any) -> None:
         if type(item) is Parsed:

@@ -366,18 +366,18 @@ class _Multicast(Generic[_T]):
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._observers: tuple[abc.ObserverBase[_T], ...] = ()
-        # Per observer: its own guard run inline (see inline_guard) and what to call.
+        # Per observer: its own guard, run inline, and what to call (see guarded_call).
         self._calls: tuple[tuple[AutoDetachObserver[_T] | None, Callable[[_T], None]], ...] = ()
 
     def add(self, observer: abc.ObserverBase[_T]) -> None:
         with self._lock:
             self._observers = (*self._observers, observer)
-            self._calls = tuple(map(_call_of, self._observers))
+            self._calls = tuple(map(guarded_call, self._observers))
 
     def remove(self, observer: abc.ObserverBase[_T]) -> None:
         with self._lock:
             self._observers = tuple(o for o in self._observers if o is not observer)
-            self._calls = tuple(map(_call_of, self._observers))
+            self._calls = tuple(map(guarded_call, self._observers))
 
     def on_next(self, value: _T) -> None:
         for guard, emit in self._calls:
@@ -407,29 +407,25 @@ class _Multicast(Generic[_T]):
             return observers
 
 
-def inline_guard(observer: abc.ObserverBase[_T]) -> AutoDetachObserver[_T] | None:
-    """``observer`` if it is reactivex's ``AutoDetachObserver`` as this code knows it, whose
-    ``on_next`` is ``if not self.is_stopped: self._on_next(value)`` (reactivex 6.1), else
-    ``None``.
-
-    ``Observable.subscribe`` wraps every subscriber in one. Where an item reaches many such
-    guards (a share's subscribers, a substream's), the caller runs that test itself and
-    calls ``_on_next``: one Python call less per item, the same behaviour.
-    """
-    if type(observer) is not AutoDetachObserver:
-        return None
-    if type(getattr(observer, "is_stopped", None)) is not bool:
-        return None
-    if not callable(getattr(observer, "_on_next", None)):
-        return None
-    return observer
-
-
-def _call_of(
+def guarded_call(
     observer: abc.ObserverBase[_T],
 ) -> tuple[AutoDetachObserver[_T] | None, Callable[[_T], None]]:
-    guard = inline_guard(observer)
-    return (None, observer.on_next) if guard is None else (guard, guard._on_next)
+    """``(guard, emit)`` for delivering items to ``observer``: deliver with
+    ``if guard is None or not guard.is_stopped: emit(value)``.
+
+    ``Observable.subscribe`` wraps every subscriber in reactivex's ``AutoDetachObserver``,
+    whose ``on_next`` is ``if not self.is_stopped: self._on_next(value)`` (reactivex 6.1).
+    For such an observer (as this code knows it) ``guard`` is the observer and ``emit`` its
+    ``_on_next``: the caller runs the guard's test itself, one Python call less per item,
+    the same behaviour. For any other observer ``(None, observer.on_next)``.
+    """
+    if (
+        type(observer) is AutoDetachObserver
+        and type(getattr(observer, "is_stopped", None)) is bool
+        and callable(getattr(observer, "_on_next", None))
+    ):
+        return observer, observer._on_next
+    return None, observer.on_next
 
 
 def share_connection(source: Observable[_T]) -> SharedConnection[_T]:
