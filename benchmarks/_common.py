@@ -43,7 +43,7 @@ SHARED = Path(__file__).resolve().parents[2] / "shared"
 
 BEARER = "benchmark-bearer-token"
 STAMP_PREFIX = b'"sent_ns":'
-FLOOR_RECV_SIZE = 64 * 1024  # the same read size as rxtweet's DEFAULT_CHUNK_SIZE
+FLOOR_RECV_SIZE = 127 * 1024  # the same read size as rxtweet's DEFAULT_CHUNK_SIZE
 BLOCK_BYTES = 2 * 1024 * 1024  # throughput server: bytes per sendall
 LATENCY_SETTLE_S = 0.3  # latency server: quiet time after the headers, before message 1
 

@@ -136,6 +136,22 @@ class Model(Mapping[str, Any]):
     def __len__(self) -> int:
         return len(self.data)
 
+    # -- pickling ---------------------------------------------------------------------------
+
+    def __getstate__(self) -> dict[str, Any]:
+        # The slots that are set, through the class hierarchy: pickle protocols 0 and 1
+        # refuse a class with __slots__ that does not say what its state is.
+        return {
+            name: getattr(self, name)
+            for klass in type(self).__mro__
+            for name in vars(klass).get("__slots__", ())
+            if hasattr(self, name)
+        }
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        for name, value in state.items():
+            object.__setattr__(self, name, value)
+
     # -- identity: tweepy's HashableID ----------------------------------------------------
 
     def _key(self) -> Any:

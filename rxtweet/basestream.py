@@ -283,7 +283,7 @@ class BaseStream:
         hooks = run.hooks
         # Decided once per run: without an on_data override a message goes to the hooks
         # straight from its parse (an override sees the raw line first: _on_message).
-        direct = type(self).on_data is BaseStream.on_data
+        direct = type(self).on_data is BaseStream.on_data and "on_data" not in vars(self)
         dispatch = self._dispatch
         on_message = self._on_message
 
@@ -387,7 +387,7 @@ class BaseStream:
     _convert: Callable[[dict[str, Any]], Any]
 
     def _on_message(self, parsed: Parsed[Any]) -> None:
-        if type(self).on_data is BaseStream.on_data:
+        if type(self).on_data is BaseStream.on_data and "on_data" not in vars(self):
             self._dispatch(parsed.value, parsed.raw)
             return
         # A subclass's on_data(raw) that calls super().on_data(raw) reuses this parse.

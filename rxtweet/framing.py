@@ -78,7 +78,12 @@ class ChunkedDecoder:
         # cut); then, where lines are short, the whole chunks at once, unless a line spread
         # over chunks is pending; the rest chunk by chunk.
         data, pos = self._decode(data, out, splitter, to_boundary=True)
-        if data and self._short_lines and not splitter._parts and not splitter._overflow:
+        if (
+            len(data) - pos >= WHOLE_CHUNKS_MIN_READ
+            and self._short_lines
+            and not splitter._parts
+            and not splitter._overflow
+        ):
             data, pos = self._whole_chunks(data[pos:] if pos else data, out, splitter.max_line), 0
         if data:
             self._decode(data, out, splitter, start=pos)
@@ -149,6 +154,12 @@ class ChunkedDecoder:
         left = self._left
         need_crlf = self._need_crlf
         max_line = splitter.max_line if splitter is not None else 0
+        find = data.find
+        startswith = data.startswith
+        # Whether a chunk that holds one whole line may be taken as that line: only with
+        # lines wanted and no line of the splitter's pending (it changes only when the
+        # splitter is fed, below).
+        whole = splitter is not None and not splitter._parts and not splitter._overflow
         try:
             while pos < end:
                 if to_boundary and not left and not need_crlf:
@@ -160,6 +171,7 @@ class ChunkedDecoder:
                         out.append(piece)
                     else:
                         out.extend(splitter.feed(piece))
+                        whole = not splitter._parts and not splitter._overflow
                     pos += take
                     left -= take
                     if left:
@@ -169,12 +181,12 @@ class ChunkedDecoder:
                     if end - pos < 2:
                         self._buf = data[pos:]
                         break
-                    if not data.startswith(b"\r\n", pos):
+                    if not startswith(b"\r\n", pos):
                         raise ChunkedEncodingError("chunk payload is not followed by CRLF")
                     pos += 2
                     need_crlf = False
                     continue
-                nl = data.find(b"\r\n", pos)
+                nl = find(b"\r\n", pos)
                 if nl < 0:
                     if end - pos > _MAX_SIZE_LINE:
                         raise ChunkedEncodingError("chunk-size line too long")
@@ -195,20 +207,16 @@ class ChunkedDecoder:
                     self.done = True
                     break
                 stop = pos + size
+                # The common case: the chunk is one whole line and its closing CRLF (its
+                # payload ends in LF, then CRLF, and holds no other LF).
                 if (
-                    splitter is not None
-                    and stop + 2 <= end
+                    whole
                     and size <= max_line
-                    and data[stop - 1] == 0x0A
-                    and data[stop] == 0x0D
-                    and data[stop + 1] == 0x0A
-                    and not splitter._parts
-                    and not splitter._overflow
-                    and data.find(b"\n", pos, stop - 1) < 0
+                    and startswith(b"\n\r\n", stop - 1)
+                    and find(b"\n", pos, stop - 1) < 0
                 ):
-                    # The common case: the chunk is one whole line (and its closing CRLF).
-                    line_end = stop - 2 if size > 1 and data[stop - 2] == 0x0D else stop - 1
-                    out.append(data[pos:line_end])
+                    # data[pos - 1] is the LF of the size line: a one-byte payload is no CR.
+                    out.append(data[pos : stop - 2 if data[stop - 2] == 0x0D else stop - 1])
                     pos = stop + 2
                     continue
                 left = size
@@ -227,6 +235,11 @@ _HEX_DIGITS = b"0123456789abcdefABCDEF"
 #: messages; a stream's messages are much alike, so the last read stands for the next.)
 WHOLE_CHUNKS_MAX: Final = 1024
 
+
+#: ... and when what is left of the read is at least this long: for a read of a message or
+#: a few (a stream at a low rate) the chunk-by-chunk walk is quicker, as it runs fewer
+#: distinct C functions, whose code is no longer in the CPU's caches after an idle wait.
+WHOLE_CHUNKS_MIN_READ: Final = 2048
 
 _minus = operator.sub
 

@@ -22,7 +22,7 @@ The contract of ``lines`` (the :class:`~rxtweet.connection.Connection` relies on
 
 A transport may also have ``batches`` (:class:`BatchTransport`): the same lines, a list per
 read, so that the connection pays for one call per read instead of one per line (on X's
-small default payload a 64 KiB read holds ~300 lines). Its contract is the one above, with
+small default payload a 127 KiB read holds ~500 lines). Its contract is the one above, with
 one addition: a disposal that happens while the consumer is inside ``on_next(batch)`` is
 honoured by the consumer, which stops at the next line. The connection uses ``batches``
 when a transport has it and ``lines`` otherwise; both must give the same lines.
@@ -59,9 +59,14 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 #: Bytes asked of the socket per read. A read returns as soon as *any* data is there, so
-#: this bounds a burst's read size, not the latency.
-
-DEFAULT_CHUNK_SIZE: Final = 64 * 1024
+#: this bounds a burst's read size, not the latency. Each read costs the same fixed work
+#: (system calls, the reconnect operator, the parser's loop) whatever it holds, so larger
+#: is better, up to 128 KiB: a read's buffer is allocated per read, and glibc maps an
+#: allocation of 128 KiB or more with mmap (mmap, mremap and munmap a read, three system
+#: calls and fresh pages, measured at 256 KiB). 127 KiB reads ~31 of X's 4 KB messages at
+#: once, where 64 KiB read 16: 2% fewer instructions per message end to end, half the
+#: system calls.
+DEFAULT_CHUNK_SIZE: Final = 127 * 1024
 
 #: The largest ``chunk_size``: a read's buffer is allocated up front, so a huge value costs
 #: memory (or overflows) at connect time, and reading more than a whole line's bound at once
@@ -96,7 +101,7 @@ class TransportOptions:
     """How a transport reads one stream; validated when built (``ValueError``).
 
     >>> TransportOptions(stall_timeout=21.0).chunk_size
-    65536
+    130048
     >>> TransportOptions(chunk_size=0)
     Traceback (most recent call last):
         ...

@@ -13,6 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from rxtweet import framing
 from rxtweet.framing import ChunkedDecoder, ChunkedEncodingError, LineSplitter
 
 
@@ -115,6 +116,46 @@ def test_whole_chunks_give_what_the_plain_path_gives(
 ) -> None:
     wire = b"".join(pieces) + (b"0\r\n\r\n" if terminated else b"")
     assert fast(wire, reads, max_line) == reference(wire, reads, max_line)
+
+
+@given(
+    st.lists(PIECE, max_size=40),
+    st.lists(st.integers(min_value=1, max_value=600), min_size=1, max_size=12),
+    st.sampled_from([5, 30, 2000, 1 << 20]),
+)
+@settings(max_examples=300, deadline=None)
+def test_whole_chunks_of_small_reads_give_what_the_plain_path_gives(
+    pieces: list[bytes], reads: list[int], max_line: int
+) -> None:
+    # Reads under WHOLE_CHUNKS_MIN_READ take the plain path in production: here the whole
+    # chunks path is forced for them too, so that its equivalence is tested on small reads.
+    wire = b"".join(pieces) + b"0\r\n\r\n"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(framing, "WHOLE_CHUNKS_MIN_READ", 0)
+        assert fast(wire, reads, max_line) == reference(wire, reads, max_line)
+
+
+def test_a_small_read_walks_its_chunks_and_a_large_one_splits_them(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # One message at a time (a stream at a low rate): the walk, which runs fewer distinct C
+    # functions; a read of many: the whole-chunks split.
+    taken: list[int] = []
+    whole_chunks = ChunkedDecoder._whole_chunks
+
+    def spy(self: ChunkedDecoder, data: bytes, out: list[bytes], max_line: int) -> bytes:
+        taken.append(len(data))
+        return whole_chunks(self, data, out, max_line)
+
+    monkeypatch.setattr(ChunkedDecoder, "_whole_chunks", spy)
+    decoder, splitter = ChunkedDecoder(), LineSplitter()
+    one = x_chunk(b'{"data":{"id":"1","text":"hi"}}')
+    assert decoder.feed_lines(one, splitter) == [b'{"data":{"id":"1","text":"hi"}}']
+    assert taken == []
+    many = b"".join(x_chunk(b'{"n":%d}' % n) for n in range(300))
+    assert len(many) >= framing.WHOLE_CHUNKS_MIN_READ
+    assert decoder.feed_lines(many, splitter) == [b'{"n":%d}' % n for n in range(300)]
+    assert taken == [len(many)]
 
 
 @given(st.lists(LINE, min_size=1, max_size=300), st.integers(min_value=1, max_value=70_000))

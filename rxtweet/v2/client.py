@@ -510,21 +510,32 @@ class StreamingClient(RulesMixin, ActivitySubscriptionsMixin, BaseStream):
 
     def _dispatch(self, response: StreamResponse, raw: bytes = b"") -> None:
         # tweepy's StreamingClient.on_data, after its json.loads.
-        tweet, includes, errors, matching_rules = response
+        tweet = response.data
         if tweet is not None:
             self.on_tweet(tweet)
-        if includes:
-            self.on_includes(includes)
-        if errors:
-            self.on_errors(errors)
-        if matching_rules:
-            self.on_matching_rules(matching_rules)
+        doc = response._doc
+        # A message of data alone (the default payload) has no other part to dispatch.
+        if tweet is None or doc is None or len(doc) > 1:
+            self._dispatch_parts(response)
         # The default on_response only logs at DEBUG: not called at all when that is off
         # (a call per message on the hot path for nothing).
-        if type(self).on_response is not StreamingClient.on_response or log.isEnabledFor(
-            logging.DEBUG
+        if (
+            type(self).on_response is not _DEFAULT_HOOKS["on_response"]
+            or "on_response" in self.__dict__
+            or log.isEnabledFor(logging.DEBUG)
         ):
             self.on_response(response)
+
+    def _dispatch_parts(self, response: StreamResponse) -> None:
+        # The default on_includes and on_matching_rules do nothing: a response's parts are
+        # converted when read (StreamResponse is lazy), so they are read only for a hook
+        # that was overridden (in the class or on the instance) and takes them.
+        if _overridden(self, "on_includes") and response._has("includes"):
+            self.on_includes(response.includes)
+        if response._has("errors"):
+            self.on_errors(response.errors)
+        if _overridden(self, "on_matching_rules") and response._has("matching_rules"):
+            self.on_matching_rules(response.matching_rules)
 
     def on_tweet(self, tweet: Tweet) -> None:
         """A tweet arrived."""
@@ -542,3 +553,16 @@ class StreamingClient(RulesMixin, ActivitySubscriptionsMixin, BaseStream):
     def on_response(self, response: StreamResponse) -> None:
         """Every parsed message, after the hooks above."""
         log.debug("Received response: %s", response)
+
+
+#: StreamingClient's own hooks, as defined (a test may patch the class's attribute).
+_DEFAULT_HOOKS: dict[str, Any] = {
+    name: StreamingClient.__dict__[name]
+    for name in ("on_includes", "on_matching_rules", "on_response")
+}
+
+
+def _overridden(client: StreamingClient, hook: str) -> bool:
+    """Whether ``client``'s ``hook`` is not :class:`StreamingClient`'s own (a subclass's
+    method, a function set on the instance, or a patch of the class's attribute)."""
+    return hook in vars(client) or getattr(type(client), hook) is not _DEFAULT_HOOKS[hook]

@@ -1,9 +1,10 @@
 """API v2 JSON -> models: stream messages, REST answers and the rules they carry.
 
 * :func:`to_stream_response` turns a decoded v2 stream message into a
-  :class:`~rxtweet.v2.models.StreamResponse`. Cheap: models only wrap their dict and convert
-  on attribute access, and ``includes`` is built per key on first access (see
-  :mod:`rxtweet.v2.models`).
+  :class:`~rxtweet.v2.models.StreamResponse`. Cheap: it checks the message's shape and
+  wraps ``data``; models convert on attribute access, and the response converts its
+  ``includes``, ``errors`` and ``matching_rules`` when first read (see
+  :class:`~rxtweet.v2.models.StreamResponse`).
 * :func:`to_response` does the same for a REST answer (tweepy's ``Client`` shape).
 * :func:`rule_of` is the one place a rule object becomes a
   :class:`~rxtweet.v2.models.StreamRule` (stream messages, REST answers, rules sync).
@@ -13,13 +14,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from itertools import repeat
 from typing import Any
 
 from reactivex import Observable
 
 from ..events import StreamEvent
 from ..parse import ParseStats, parse_lines
-from .models import INCLUDE_MODELS, Response, StreamResponse, StreamRule, Tweet
+from .models import Response, StreamResponse, StreamRule, Tweet, process_includes, rule_of
 
 __all__ = [
     "is_v2_data",
@@ -31,35 +33,11 @@ __all__ = [
 ]
 
 
-def process_includes(includes: dict[str, Any]) -> dict[str, Any]:
-    """tweepy's ``Client._process_includes``: a new dict with model lists for ``users``,
-    ``tweets``, ``media``, ``places`` and ``polls``, any other key kept raw. The input is not
-    modified (tweepy's is). The models are lazy, so this is cheap (~0.2 us per object)."""
-    out = includes.copy()
-    for key, value in includes.items():
-        model = INCLUDE_MODELS.get(key)
-        if model is not None and type(value) is list:
-            out[key] = list(map(model, value))
-    return out
-
-
-_new_tuple = tuple.__new__
 _new_object = object.__new__
-
-
-def rule_of(rule: dict[str, Any]) -> StreamRule:
-    """A rule object (``{"value", "tag", "id"}``, any key may be absent) -> :class:`StreamRule`.
-
-    ``id`` becomes a ``str`` whatever its JSON type (2021 streams sent a number beyond
-    2**53), so it compares equal to the rules API's id. No other check: a ``rule`` that is
-    not a dict raises ``AttributeError`` (callers that must refuse bad shapes check first).
-    """
-    rule_id = rule.get("id")
-    # tuple.__new__ skips the NamedTuple's Python-level __new__ (it is on the hot path).
-    return _new_tuple(
-        StreamRule,
-        (rule.get("value"), rule.get("tag"), None if rule_id is None else str(rule_id)),
-    )
+_RULE_ID_TYPES = frozenset({str, int, float, bool, type(None)})
+# StreamResponse is read-only: its slots are filled through their own setters.
+_set_data = StreamResponse.__dict__["data"].__set__
+_set_doc = StreamResponse.__dict__["_doc"].__set__
 
 
 def _other_id(key: object) -> bool:
@@ -98,28 +76,38 @@ def to_stream_response(doc: dict[str, Any]) -> StreamResponse:
         made.data = data
         if len(doc) == 1:
             # The default payload ({"data": {...}} alone): nothing else to look up or check.
-            return _new_tuple(StreamResponse, (made, {}, [], []))
+            response = _new_object(StreamResponse)
+            _set_data(response, made)
+            _set_doc(response, doc)
+            return response
         tweet: Tweet | None = made
     elif data is None:
         tweet = None
     else:
         raise TypeError(f"'data' is {type(data).__name__}, not an object")
+    # The parts are converted when first read (StreamResponse is lazy); their shapes are
+    # checked now, so that a bad one makes this line malformed, not a later read fail.
     includes = doc.get("includes")
-    if includes is None:
-        includes = {}
-    elif type(includes) is dict:
-        includes = process_includes(includes)
-    else:
+    if includes is not None and type(includes) is not dict:
         raise TypeError(f"'includes' is {type(includes).__name__}, not an object")
     errors = doc.get("errors")
-    if errors is None:
-        errors = []
-    elif type(errors) is not list or not all(type(error) is dict for error in errors):
+    # all(map(isinstance, ...)): C calls only, where a generator would cost ~0.1 us.
+    if errors is not None and (
+        type(errors) is not list or not all(map(isinstance, errors, repeat(dict)))
+    ):
         raise TypeError("'errors' is not a list of objects")
     rules = doc.get("matching_rules")
-    matching_rules: list[StreamRule] = [] if rules is None else [rule_of(rule) for rule in rules]
-    # tuple.__new__ skips the NamedTuple's Python-level __new__ (~0.15 us a message).
-    return _new_tuple(StreamResponse, (tweet, includes, errors, matching_rules))
+    # Rule objects with a scalar id or none (str() of any other could fail when the rules
+    # are read, later); dict.get raises TypeError for a rule that is not an object.
+    if rules is not None and (
+        type(rules) is not list
+        or not _RULE_ID_TYPES.issuperset(map(type, map(dict.get, rules, repeat("id"))))
+    ):
+        raise TypeError("'matching_rules' is not a list of objects with scalar ids")
+    response = _new_object(StreamResponse)
+    _set_data(response, tweet)
+    _set_doc(response, doc)
+    return response
 
 
 def is_v2_data(response: StreamResponse) -> bool:
