@@ -28,6 +28,7 @@ import logging
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
+from operator import attrgetter
 from typing import TYPE_CHECKING, Any, Generic, Protocol, Self, TypeVar
 
 from reactivex import Observable, abc
@@ -38,7 +39,7 @@ from .events import Disconnected, Overflowed, StreamEvent
 from .handoff import Handoff, OverflowPolicy
 from .operators.observe_on_bounded import bounded_operator
 from .operators.pass_through import pass_through
-from .operators.share import guarded_call
+from .operators.share import Delivery, guarded_call
 from .parse import Parsed
 from .partitions import span
 
@@ -155,6 +156,12 @@ class _SelectedMessages(abc.ObserverBase[Any]):
         self._pick = pick
         self._guard, self._emit = guarded_call(observer)
 
+    @property
+    def selection(self) -> Delivery:
+        """For the share (:class:`~rxtweet.operators.share.Selecting`): what this observer
+        passes on, so that the share can select without calling :meth:`on_next`."""
+        return (Parsed, _of_value(self._pick), self._guard, self._emit)
+
     def on_next(self, item: Any) -> None:
         if type(item) is Parsed:
             value = self._pick(item.value)
@@ -168,6 +175,21 @@ class _SelectedMessages(abc.ObserverBase[Any]):
 
     def on_completed(self) -> None:
         self._observer.on_completed()
+
+
+def _of_value(pick: Callable[[Any], Any]) -> Callable[[Parsed[Any]], Any]:
+    """``pick`` of a ``Parsed`` item's ``value``. An ``operator.attrgetter`` (the hot
+    ``tweets`` pick) becomes another, of the dotted names (C code, no Python call per item;
+    its attribute names are read from its pickling, the one public place that tells them)."""
+    if type(pick) is attrgetter:
+        names = pick.__reduce__()[1]
+        if all(type(name) is str for name in names):
+            return attrgetter(*(f"value.{name}" for name in names))
+
+    def picked(item: Parsed[Any]) -> Any:
+        return pick(item.value)
+
+    return picked
 
 
 def select_events() -> Callable[[Observable[Item[Any]]], Observable[StreamEvent]]:

@@ -1198,3 +1198,34 @@ def test_a_burst_is_read_in_reads_of_up_to_the_chunk_size() -> None:
     got = [tweet.id for tweet in tweets]
     assert got == list(range(1, count + 1))
     assert stream.stats.malformed == 0
+
+
+@pytest.mark.parametrize("tweet_id", ["\u00b2", "1\u00b2", "\u0663", "12\ud800", "", " 1", "+1"])
+def test_a_tweet_id_of_other_than_ascii_digits_is_malformed_at_parse_time(tweet_id: str) -> None:
+    # str.isdigit() takes "²" (and int() refuses it): such an id once parsed, and tweet.id
+    # raised later, in the subscriber's hands.
+    with pytest.raises(TypeError, match=r"'data\.id' is not an id"):
+        to_stream_response({"data": {"id": tweet_id, "text": "x"}})
+
+
+def test_a_tweet_id_of_ascii_digits_parses() -> None:
+    response = to_stream_response({"data": {"id": "1234567890123456789", "text": "x"}})
+    assert response.data is not None and response.data.id == 1234567890123456789
+
+
+def test_the_default_on_response_logs_at_debug_as_soon_as_debug_is_on(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # The dispatch trusts logging's cached "DEBUG is off" (a C call, not isEnabledFor): a
+    # level changed later must still be seen at the next message.
+    from rxtweet.v2 import client as client_module
+
+    client = StreamingClient("bearer-token-for-a-test")
+    response = to_stream_response({"data": {"id": "7", "text": "x"}})
+    caplog.set_level(logging.WARNING, logger="rxtweet.v2")
+    client._dispatch(response)
+    assert client_module._LEVELS.get(logging.DEBUG) is False  # the cache the dispatch reads
+    assert not [r for r in caplog.records if r.getMessage().startswith("Received response")]
+    caplog.set_level(logging.DEBUG, logger="rxtweet.v2")
+    client._dispatch(response)
+    assert [r for r in caplog.records if r.getMessage().startswith("Received response")]

@@ -20,7 +20,7 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from types import CodeType, FrameType
-from typing import Final, Generic, TypeVar, cast
+from typing import Any, Final, Generic, Protocol, TypeVar, cast
 
 import reactivex.run
 from reactivex import Observable, abc
@@ -366,23 +366,29 @@ class _Multicast(Generic[_T]):
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._observers: tuple[abc.ObserverBase[_T], ...] = ()
-        # Per observer: its own guard, run inline, and what to call (see guarded_call).
-        self._calls: tuple[tuple[AutoDetachObserver[_T] | None, Callable[[_T], None]], ...] = ()
+        # Per observer: what it selects, if it is a Selecting one (else None, None), its own
+        # guard, run inline, and what to call (see guarded_call).
+        self._calls: tuple[Delivery, ...] = ()
 
     def add(self, observer: abc.ObserverBase[_T]) -> None:
         with self._lock:
             self._observers = (*self._observers, observer)
-            self._calls = tuple(map(guarded_call, self._observers))
+            self._calls = tuple(map(_delivery, self._observers))
 
     def remove(self, observer: abc.ObserverBase[_T]) -> None:
         with self._lock:
             self._observers = tuple(o for o in self._observers if o is not observer)
-            self._calls = tuple(map(guarded_call, self._observers))
+            self._calls = tuple(map(_delivery, self._observers))
 
     def on_next(self, value: _T) -> None:
-        for guard, emit in self._calls:
-            if guard is None or not guard.is_stopped:
-                emit(value)
+        for kind, pick, guard, emit in self._calls:
+            if kind is None:
+                if guard is None or not guard.is_stopped:
+                    emit(value)
+            elif type(value) is kind:
+                picked = pick(value)  # type: ignore[misc]
+                if picked is not None and (guard is None or not guard.is_stopped):
+                    emit(picked)
 
     def on_error(self, error: Exception) -> None:
         for observer in self._end():
@@ -405,6 +411,33 @@ class _Multicast(Generic[_T]):
             self._observers = ()
             self._calls = ()  # nothing reaches an observer after the end
             return observers
+
+
+#: How :class:`_Multicast` delivers to one observer: ``(kind, pick, guard, emit)``.
+Delivery = tuple[
+    type | None, Callable[[Any], Any] | None, AutoDetachObserver[Any] | None, Callable[[Any], None]
+]
+
+
+class Selecting(Protocol):
+    """An observer that only passes on ``pick(item)`` of the items of one exact type (not
+    ``None``), such as :func:`~rxtweet.substreams.select_messages`' own. It tells the share so
+    in ``selection``: ``(kind, pick, guard, emit)``, with ``guard`` and ``emit`` those of
+    :func:`guarded_call` for its own observer. The share then does the selecting itself,
+    without a call of the observer's ``on_next`` per item: the same items, the same order,
+    on the same thread, and an exception raised by ``pick`` ends the stream as one raised
+    by ``on_next`` would. ``selection`` is read when the observer joins the share.
+    """
+
+    @property
+    def selection(self) -> Delivery: ...
+
+
+def _delivery(observer: abc.ObserverBase[Any]) -> Delivery:
+    selection = getattr(observer, "selection", None)
+    if type(selection) is tuple and len(selection) == 4 and isinstance(selection[0], type):
+        return selection
+    return (None, None, *guarded_call(observer))
 
 
 def guarded_call(

@@ -160,6 +160,9 @@ class StreamingClient(RulesMixin, ActivitySubscriptionsMixin, BaseStream):
         self.bearer_token: str = bearer_token
         self.return_type = return_type
         self.wait_on_rate_limit = wait_on_rate_limit
+        # Whether on_response is overridden: decided when a run starts (sample(), filter());
+        # None outside a run, where each dispatch decides.
+        self._respond: bool | None = None
 
     # --- reactive face -----------------------------------------------------------------------
 
@@ -486,6 +489,7 @@ class StreamingClient(RulesMixin, ActivitySubscriptionsMixin, BaseStream):
         since = self._starting()
         query = stream_params(params, SAMPLE_PARAMS, strict=strict)
         source = self._tweet_source("sample", query, recovery, redundancy)
+        self._respond = _overridden(self, "on_response")
         return self._start(source, threaded, since=since)
 
     def filter(
@@ -504,6 +508,7 @@ class StreamingClient(RulesMixin, ActivitySubscriptionsMixin, BaseStream):
         since = self._starting()
         query = stream_params(params, FILTER_PARAMS, strict=strict)
         source = self._tweet_source("search", query, recovery, redundancy)
+        self._respond = _overridden(self, "on_response")
         return self._start(source, threaded, since=since)
 
     _convert = staticmethod(to_stream_response)
@@ -518,12 +523,12 @@ class StreamingClient(RulesMixin, ActivitySubscriptionsMixin, BaseStream):
         if tweet is None or doc is None or len(doc) > 1:
             self._dispatch_parts(response)
         # The default on_response only logs at DEBUG: not called at all when that is off
-        # (a call per message on the hot path for nothing).
-        if (
-            type(self).on_response is not _DEFAULT_HOOKS["on_response"]
-            or "on_response" in self.__dict__
-            or log.isEnabledFor(logging.DEBUG)
-        ):
+        # (a call per message on the hot path for nothing). An on_response set on the
+        # instance during a run is called from the next run on.
+        respond = self._respond
+        if respond is None:
+            respond = _overridden(self, "on_response")
+        if respond or (_LEVELS.get(logging.DEBUG) is not False and log.isEnabledFor(logging.DEBUG)):
             self.on_response(response)
 
     def _dispatch_parts(self, response: StreamResponse) -> None:
@@ -554,6 +559,13 @@ class StreamingClient(RulesMixin, ActivitySubscriptionsMixin, BaseStream):
         """Every parsed message, after the hooks above."""
         log.debug("Received response: %s", response)
 
+
+#: ``log``'s cache of isEnabledFor (level -> bool), which logging empties whenever a level
+#: changes (``Logger._cache``, CPython 3.7+): a cached False is read with a C call where
+#: isEnabledFor is a Python one (~120 ns a message). Only a False is trusted; without the
+#: cache every check goes to isEnabledFor.
+_cache = getattr(log, "_cache", None)
+_LEVELS: dict[int, bool] = _cache if type(_cache) is dict else {}
 
 #: StreamingClient's own hooks, as defined (a test may patch the class's attribute).
 _DEFAULT_HOOKS: dict[str, Any] = {

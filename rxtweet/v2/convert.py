@@ -68,7 +68,9 @@ def to_stream_response(doc: dict[str, Any]) -> StreamResponse:
         key = data.get("id")
         # X's ids are strings of digits; anything else would make ``tweet.id`` raise in
         # the subscriber's hands, later: the message is malformed now.
-        if not (type(key) is str and key.isdigit()) and not _other_id(key):
+        # ASCII digits only: str.isdigit also takes "²", which int() refuses; and the bytes'
+        # test is the quicker (~50 ns against ~110 for a 19-digit id).
+        if not ((type(key) is str and key.isascii() and key.encode().isdigit()) or _other_id(key)):
             raise TypeError(f"'data.id' is not an id: {type(key).__name__}")
         # Tweet(data) without its __init__ (a Python call per message): the same object,
         # its cache slot left unset (Tweet._once allows for that).
