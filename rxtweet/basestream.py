@@ -258,6 +258,7 @@ class BaseStream:
         with self._lock:
             if self.running:
                 raise StreamAlreadyRunning("Stream is already connected")
+            self._run_starting()
             run = self._run_state = _RunState()
             if since is not None and self._disconnects != since:
                 # disconnect() came after the call began: the run ends before connecting
@@ -277,6 +278,13 @@ class BaseStream:
             return self.thread
         self._run(connection, run)
         return None
+
+    def _run_starting(self) -> None:
+        """Called under the lock when a run is accepted, before it connects: a subclass
+        decides here what holds for the whole run (the hooks it overrides, say)."""
+
+    def _run_ended(self) -> None:
+        """Called under the lock when the current run ends (undo :meth:`_run_starting`)."""
 
     def _run(self, connection: ItemSource[Any], run: _RunState) -> None:
         on_event = self._on_event
@@ -318,6 +326,7 @@ class BaseStream:
             with self._lock:
                 if self._run_state is run:
                     self.running = False
+                    self._run_ended()
                 subscription_ = run.subscription
                 run.subscription = None
             if subscription_ is not None:

@@ -48,7 +48,7 @@ from rxtweet import (
     User,
 )
 from rxtweet._model import Model
-from rxtweet.parse import REASON_CONVERT, ParseStats, batch_parser, parse_lines
+from rxtweet.parse import REASON_CONVERT, Parsed, ParseStats, batch_parser, parse_lines
 from rxtweet.testing import Attempt, FakeStreamServer
 from rxtweet.transport_base import DEFAULT_CHUNK_SIZE
 from rxtweet.v2 import models
@@ -1065,6 +1065,20 @@ def test_the_async_client_s_hooks_get_converted_parts_in_tweepy_s_order() -> Non
     response = calls[4][1]
     assert calls[1][1] is response.includes and calls[3][1] is response.matching_rules
     same_as_eager(response, FULL, same=False)
+
+
+def test_the_async_client_calls_an_on_data_set_on_the_instance() -> None:
+    # As the threaded face: tweepy calls self.on_data, so one set on the instance is called.
+    client = AsyncStreamingClient(TOKEN)
+    raw: list[Any] = []
+
+    async def on_data(data: Any) -> None:
+        raw.append(data)
+
+    client.on_data = on_data  # type: ignore[method-assign]
+    line = orjson.dumps(FULL)
+    asyncio.run(client._on_message(Parsed(to_stream_response(FULL), line)))
+    assert raw == [line]
 
 
 # --- 5. the read size ---------------------------------------------------------------------------

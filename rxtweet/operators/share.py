@@ -371,14 +371,20 @@ class _Multicast(Generic[_T]):
         self._calls: tuple[Delivery, ...] = ()
 
     def add(self, observer: abc.ObserverBase[_T]) -> None:
+        delivery = _delivery(observer)  # once, when it joins (it never raises)
         with self._lock:
             self._observers = (*self._observers, observer)
-            self._calls = tuple(map(_delivery, self._observers))
+            self._calls = (*self._calls, delivery)
 
     def remove(self, observer: abc.ObserverBase[_T]) -> None:
         with self._lock:
-            self._observers = tuple(o for o in self._observers if o is not observer)
-            self._calls = tuple(map(_delivery, self._observers))
+            kept = [
+                (o, c)
+                for o, c in zip(self._observers, self._calls, strict=True)
+                if o is not observer
+            ]
+            self._observers = tuple(o for o, _ in kept)
+            self._calls = tuple(c for _, c in kept)
 
     def on_next(self, value: _T) -> None:
         for kind, pick, guard, emit in self._calls:
@@ -434,7 +440,10 @@ class Selecting(Protocol):
 
 
 def _delivery(observer: abc.ObserverBase[Any]) -> Delivery:
-    selection = getattr(observer, "selection", None)
+    try:
+        selection = observer.selection  # type: ignore[attr-defined]
+    except Exception:  # noqa: BLE001 - none, or an odd one: the plain way, never a failed join
+        selection = None
     if type(selection) is tuple and len(selection) == 4 and isinstance(selection[0], type):
         return selection
     return (None, None, *guarded_call(observer))

@@ -357,7 +357,7 @@ class AsyncStreamingClient:
             log.exception("%s raised", getattr(hook, "__name__", "hook"))
 
     async def _on_message(self, parsed: Parsed[StreamResponse]) -> None:
-        if type(self).on_data is AsyncStreamingClient.on_data:
+        if type(self).on_data is AsyncStreamingClient.on_data and "on_data" not in vars(self):
             await self._dispatch(parsed.value)
             return
         self._pending = parsed  # a subclass's on_data calling super() reuses this parse

@@ -489,7 +489,6 @@ class StreamingClient(RulesMixin, ActivitySubscriptionsMixin, BaseStream):
         since = self._starting()
         query = stream_params(params, SAMPLE_PARAMS, strict=strict)
         source = self._tweet_source("sample", query, recovery, redundancy)
-        self._respond = _overridden(self, "on_response")
         return self._start(source, threaded, since=since)
 
     def filter(
@@ -508,10 +507,15 @@ class StreamingClient(RulesMixin, ActivitySubscriptionsMixin, BaseStream):
         since = self._starting()
         query = stream_params(params, FILTER_PARAMS, strict=strict)
         source = self._tweet_source("search", query, recovery, redundancy)
-        self._respond = _overridden(self, "on_response")
         return self._start(source, threaded, since=since)
 
     _convert = staticmethod(to_stream_response)
+
+    def _run_starting(self) -> None:
+        self._respond = _overridden(self, "on_response")
+
+    def _run_ended(self) -> None:
+        self._respond = None
 
     def _dispatch(self, response: StreamResponse, raw: bytes = b"") -> None:
         # tweepy's StreamingClient.on_data, after its json.loads.
