@@ -538,3 +538,21 @@ def test_the_stream_never_errors_because_of_input(lines: list[bytes]) -> None:
     assert completed == [True]
     assert len(items) == len(lines)
     assert stats.messages + stats.keep_alives + stats.malformed == len(lines)
+
+
+@pytest.mark.parametrize("exact", [False, True])
+def test_whitespace_lines_are_keep_alives_and_null_is_not_an_object(exact: bool) -> None:
+    # Whitespace only is a keep-alive (X's is an empty line), never "malformed"; JSON null is
+    # a value, but not an object.
+    lines = [b"", b" ", b"\t", b"\x0b\x0c", b" \r", b"null", b" null ", b"[]", b'{"a":1}']
+    stats = ParseStats()
+    items, errors, _ = collect(
+        reactivex.from_iterable(lines).pipe(parse_lines(dict, stats, exact_ints=exact))
+    )
+    assert errors == []
+    assert items[:5] == [KeepAlive()] * 5
+    assert [(type(i), getattr(i, "reason", None)) for i in items[5:8]] == [
+        (MalformedMessage, REASON_NOT_OBJECT)
+    ] * 3
+    assert items[8] == {"a": 1}
+    assert stats.keep_alives == 5 and stats.malformed == 3 and stats.messages == 1
