@@ -588,14 +588,20 @@ _REENTRANT_READ = textwrap.dedent(
 )
 
 
-def test_a_read_from_a_gc_callback_during_a_conversion_does_not_deadlock() -> None:
-    done = subprocess.run(
-        [sys.executable, "-c", _REENTRANT_READ],
+def run_python(code: str) -> subprocess.CompletedProcess[str]:
+    """``code`` in a fresh interpreter, in this directory (tests/support.py importable)."""
+    return subprocess.run(
+        [sys.executable, "-c", code],
         capture_output=True,
         text=True,
         timeout=30,
         check=False,
+        cwd=Path(__file__).parent,
     )
+
+
+def test_a_read_from_a_gc_callback_during_a_conversion_does_not_deadlock() -> None:
+    done = run_python(_REENTRANT_READ)
     assert done.returncode == 0 and done.stdout.startswith("done"), done.stderr[-2000:]
 
 
@@ -900,6 +906,18 @@ def names(calls: list[tuple[str, Any]]) -> list[str]:
     return [name for name, _ in calls]
 
 
+#: tweepy's hook order for FULL (every part), then SYSTEM (errors only).
+FULL_THEN_SYSTEM = [
+    "tweet",
+    "includes",
+    "errors",
+    "matching_rules",
+    "response",
+    "errors",
+    "response",
+]
+
+
 @pytest.mark.parametrize(
     "make",
     [
@@ -915,17 +933,7 @@ def test_overridden_part_hooks_get_converted_parts_in_tweepy_s_order(
     client = make()
     messages = [FULL, SYSTEM, {"data": {"id": "5", "text": "alone"}}]
     run_hooks(client, messages, lambda: names(client.calls).count("response") == 3, method=method)
-    assert names(client.calls) == [
-        "tweet",
-        "includes",
-        "errors",
-        "matching_rules",
-        "response",
-        "errors",
-        "response",
-        "tweet",
-        "response",
-    ]
+    assert names(client.calls) == [*FULL_THEN_SYSTEM, "tweet", "response"]
     calls = client.calls
     includes, rules, response = calls[1][1], calls[3][1], calls[4][1]
     assert isinstance(includes["users"][0], User) and includes["users"][0].username == "gary"
@@ -987,25 +995,17 @@ def test_a_hook_patched_on_streaming_client_itself_is_called() -> None:
     assert isinstance(on_includes.call_args.args[0]["users"][0], User)
 
 
-def test_on_response_assigned_on_the_instance_is_called() -> None:
+@pytest.mark.parametrize("hook", ["on_response", "on_data"])
+def test_a_hook_assigned_on_the_instance_is_called(hook: str) -> None:
+    # on_data set on the instance takes the line instead of the parse, so no on_tweet then.
     client = StreamingClient(TOKEN, reconnect=FAST)
-    got: list[StreamResponse] = []
+    got: list[Any] = []
     tweets: list[Tweet] = []
     client.on_tweet = tweets.append  # type: ignore[method-assign,assignment]
-    client.on_response = got.append  # type: ignore[method-assign,assignment]
-    run_hooks(client, [FULL, FULL], lambda: len(tweets) == 2)
+    setattr(client, hook, got.append)
+    run_hooks(client, [FULL, FULL], lambda: len(got) == 2 or len(tweets) == 2)
     time.sleep(0.05)
     assert len(got) == 2
-
-
-def test_on_data_assigned_on_the_instance_is_called() -> None:
-    client = StreamingClient(TOKEN, reconnect=FAST)
-    raw: list[bytes] = []
-    tweets: list[Tweet] = []
-    client.on_tweet = tweets.append  # type: ignore[method-assign,assignment]
-    client.on_data = raw.append  # type: ignore[method-assign,assignment]
-    run_hooks(client, [FULL, FULL], lambda: len(raw) == 2 or len(tweets) == 2)
-    assert len(raw) == 2
 
 
 def test_on_data_called_by_hand_with_a_saved_line_calls_the_part_hooks() -> None:
@@ -1053,15 +1053,7 @@ def test_the_async_client_s_hooks_get_converted_parts_in_tweepy_s_order() -> Non
         await client.on_data(orjson.dumps(SYSTEM).decode())
 
     asyncio.run(feed())
-    assert names(calls) == [
-        "tweet",
-        "includes",
-        "errors",
-        "matching_rules",
-        "response",
-        "errors",
-        "response",
-    ]
+    assert names(calls) == FULL_THEN_SYSTEM
     response = calls[4][1]
     assert calls[1][1] is response.includes and calls[3][1] is response.matching_rules
     same_as_eager(response, FULL, same=False)
@@ -1075,7 +1067,7 @@ def test_the_async_client_calls_an_on_data_set_on_the_instance() -> None:
     async def on_data(data: Any) -> None:
         raw.append(data)
 
-    client.on_data = on_data  # type: ignore[method-assign]
+    client.on_data = on_data  # type: ignore[method-assign,assignment]
     line = orjson.dumps(FULL)
     asyncio.run(client._on_message(Parsed(to_stream_response(FULL), line)))
     assert raw == [line]
@@ -1103,14 +1095,7 @@ def test_a_read_of_one_small_message_costs_no_fresh_pages() -> None:
     and page faults a read, +30 us of CPU a message on a stream at ~900 msg/s."""
     # In a fresh interpreter, as an application starts: glibc raises its mmap threshold once
     # the process frees a large mmapped block, which a long test session has long done.
-    done = subprocess.run(
-        [sys.executable, "-c", _ONE_MESSAGE_READS],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-        cwd=Path(__file__).parent,
-    )
+    done = run_python(_ONE_MESSAGE_READS)
     assert done.returncode == 0, done.stderr[-2000:]
     reads, faults = map(int, done.stdout.split())
     assert reads == 250
