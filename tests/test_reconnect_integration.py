@@ -42,7 +42,10 @@ def gaps(server: FakeStreamServer) -> list[float]:
 def test_scripted_sequence_waits_as_the_policy_says(capsys: pytest.CaptureFixture[str]) -> None:
     events: list[StreamEvent] = []
     with FakeStreamServer(messages=MESSAGES) as server:
-        reset = int(time.time()) + 4  # about 2 s after the 9th attempt
+        # 4-5 s ahead: the 9th attempt comes ~1.7 s in (later on a loaded machine), and its
+        # wait must stay above the 0.6 s doubling. +4 left as little as 0.6 s when the
+        # second was nearly over at this line and the attempts ran late.
+        reset = int(time.time()) + 5
         server.script(
             Attempt(status=503),
             Attempt(status=503),
