@@ -21,7 +21,16 @@ from reactivex import Observable
 
 from ..events import StreamEvent
 from ..parse import ParseStats, parse_lines
-from .models import Response, StreamResponse, StreamRule, Tweet, process_includes, rule_of
+from .models import (
+    Response,
+    StreamResponse,
+    StreamRule,
+    Tweet,
+    _set_data,
+    _set_doc,
+    process_includes,
+    rule_of,
+)
 
 __all__ = [
     "is_v2_data",
@@ -35,9 +44,6 @@ __all__ = [
 
 _new_object = object.__new__
 _RULE_ID_TYPES = frozenset({str, int, float, bool, type(None)})
-# StreamResponse is read-only: its slots are filled through their own setters.
-_set_data = StreamResponse.__dict__["data"].__set__
-_set_doc = StreamResponse.__dict__["_doc"].__set__
 
 
 def _other_id(key: object) -> bool:
@@ -76,36 +82,32 @@ def to_stream_response(doc: dict[str, Any]) -> StreamResponse:
         # its cache slot left unset (Tweet._once allows for that).
         made: Tweet = _new_object(Tweet)
         made.data = data
-        if len(doc) == 1:
-            # The default payload ({"data": {...}} alone): nothing else to look up or check.
-            response = _new_object(StreamResponse)
-            _set_data(response, made)
-            _set_doc(response, doc)
-            return response
         tweet: Tweet | None = made
     elif data is None:
         tweet = None
     else:
         raise TypeError(f"'data' is {type(data).__name__}, not an object")
+    # The default payload ({"data": {...}} alone) has no other part to look up or check.
     # The parts are converted when first read (StreamResponse is lazy); their shapes are
     # checked now, so that a bad one makes this line malformed, not a later read fail.
-    includes = doc.get("includes")
-    if includes is not None and type(includes) is not dict:
-        raise TypeError(f"'includes' is {type(includes).__name__}, not an object")
-    errors = doc.get("errors")
-    # all(map(isinstance, ...)): C calls only, where a generator would cost ~0.1 us.
-    if errors is not None and (
-        type(errors) is not list or not all(map(isinstance, errors, repeat(dict)))
-    ):
-        raise TypeError("'errors' is not a list of objects")
-    rules = doc.get("matching_rules")
-    # Rule objects with a scalar id or none (str() of any other could fail when the rules
-    # are read, later); dict.get raises TypeError for a rule that is not an object.
-    if rules is not None and (
-        type(rules) is not list
-        or not _RULE_ID_TYPES.issuperset(map(type, map(dict.get, rules, repeat("id"))))
-    ):
-        raise TypeError("'matching_rules' is not a list of objects with scalar ids")
+    if tweet is None or len(doc) > 1:
+        includes = doc.get("includes")
+        if includes is not None and type(includes) is not dict:
+            raise TypeError(f"'includes' is {type(includes).__name__}, not an object")
+        errors = doc.get("errors")
+        # all(map(isinstance, ...)): C calls only, where a generator would cost ~0.1 us.
+        if errors is not None and (
+            type(errors) is not list or not all(map(isinstance, errors, repeat(dict)))
+        ):
+            raise TypeError("'errors' is not a list of objects")
+        rules = doc.get("matching_rules")
+        # Rule objects with a scalar id or none (str() of any other could fail when the rules
+        # are read, later); dict.get raises TypeError for a rule that is not an object.
+        if rules is not None and (
+            type(rules) is not list
+            or not _RULE_ID_TYPES.issuperset(map(type, map(dict.get, rules, repeat("id"))))
+        ):
+            raise TypeError("'matching_rules' is not a list of objects with scalar ids")
     response = _new_object(StreamResponse)
     _set_data(response, tweet)
     _set_doc(response, doc)
