@@ -162,6 +162,15 @@ def _trickle(parts: list[tuple[bytes, int]]) -> Handler:
     return handler
 
 
+def _lines_over_a_socket(
+    serve: Callable[[Handler], RawServer], parts: list[tuple[bytes, int]]
+) -> tuple[list[bytes], BaseException | None]:
+    """The lines a real transport reads from a server that trickles ``parts``, and the
+    error that ended them (None for a clean end)."""
+    server = serve(_trickle(parts))
+    return collect(lines(get(f"{server.url}/s"), stall_timeout=2))
+
+
 def test_x_framing_then_odd_framing_mid_stream_over_a_real_socket(
     serve: Callable[[Handler], RawServer],
 ) -> None:
@@ -185,8 +194,9 @@ def test_x_framing_then_odd_framing_mid_stream_over_a_real_socket(
         + b"0\r\n\r\n"
     )
     expected = short[:100] + long + odd_lines + short[100:]
-    server = serve(_trickle([(HEAD, len(HEAD)), (body[:700], 1), (body[700:], 777)]))
-    items, error = collect(lines(get(f"{server.url}/s"), stall_timeout=2))
+    items, error = _lines_over_a_socket(
+        serve, [(HEAD, len(HEAD)), (body[:700], 1), (body[700:], 777)]
+    )
     assert error is None
     assert items == expected
 
@@ -197,8 +207,7 @@ def test_a_body_cut_mid_chunk_after_whole_chunks_reports_the_cut_and_loses_nothi
     sent = [b'{"n":%d}' % n for n in range(300)]
     body = b"".join(map(x_chunk, sent))
     cut = body + x_chunk(b'{"n":"last"}')[:9]  # the size line and part of the payload
-    server = serve(_trickle([(HEAD + cut, 1500)]))
-    items, error = collect(lines(get(f"{server.url}/s"), stall_timeout=2))
+    items, error = _lines_over_a_socket(serve, [(HEAD + cut, 1500)])
     assert items == sent
     assert isinstance(error, StreamConnectionError), repr(error)
 
@@ -209,8 +218,7 @@ def test_gzip_body_of_short_lines_over_a_real_socket(
     sent = [b'{"n":%d,"t":"x\\r"}' % n for n in range(500)]
     member = gzip.compress(b"".join(line + b"\r\n" for line in sent))
     body = b"".join(chunk(member[pos : pos + 100]) for pos in range(0, len(member), 100))
-    server = serve(_trickle([(GZIP_HEAD + body + b"0\r\n\r\n", 333)]))
-    items, error = collect(lines(get(f"{server.url}/s"), stall_timeout=2))
+    items, error = _lines_over_a_socket(serve, [(GZIP_HEAD + body + b"0\r\n\r\n", 333)])
     assert error is None
     assert items == sent
 
@@ -220,10 +228,9 @@ def test_a_framing_lie_after_whole_chunks_ends_the_stream_with_the_lines_before(
 ) -> None:
     sent = [b'{"n":%d}' % n for n in range(100)]
     body = b"".join(map(x_chunk, sent)) + b"0x5\r\nabc\r\n\r\n" + x_chunk(b"after")
-    server = serve(
-        _trickle([(HEAD, len(HEAD)), (body[: len(body) - 40], 100_000), (body[-40:], 1)])
+    items, error = _lines_over_a_socket(
+        serve, [(HEAD, len(HEAD)), (body[: len(body) - 40], 100_000), (body[-40:], 1)]
     )
-    items, error = collect(lines(get(f"{server.url}/s"), stall_timeout=2))
     assert items == sent
     assert error is not None
     assert b"after" not in b"".join(items)

@@ -38,6 +38,7 @@ from rxtweet import (
 )
 from rxtweet.basestream import StreamAlreadyRunning
 from rxtweet.events import KeepAlive
+from rxtweet.operators.forward import ForwardingObserver
 from rxtweet.operators.share import SharedConnection
 from rxtweet.parse import Parsed
 from rxtweet.substreams import Substreams, select_messages
@@ -402,22 +403,15 @@ class Proxy(abc.ObserverBase[Any]):
         self._fields["target"].on_completed()
 
 
-class OddSelection(abc.ObserverBase[Any]):
-    """A fused wrapper whose ``selection`` is something else than a Delivery."""
+class OddSelection(ForwardingObserver[Any]):
+    """A fused wrapper whose ``selection`` is something else than a Delivery; it forwards
+    everything to ``observer``."""
 
     selection: Any = None
 
     def __init__(self, observer: abc.ObserverBase[Any]) -> None:
+        super().__init__(observer.on_next, observer.on_error, observer.on_completed)
         self.observer = observer
-
-    def on_next(self, value: Any) -> None:
-        self.observer.on_next(value)
-
-    def on_error(self, error: Exception) -> None:
-        self.observer.on_error(error)
-
-    def on_completed(self) -> None:
-        self.observer.on_completed()
 
 
 def _odd(selection: Any) -> Callable[[abc.ObserverBase[Any]], OddSelection]:
