@@ -110,24 +110,24 @@ class ChunkedDecoder:
         sizes = parts[0:stop:3]
         lines = parts[1:stop:3]
         lengths = list(map(len, lines))
-        digits = b"".join(sizes)
+        if (
+            any(parts[2:stop:3])  # a chunk's payload is not one line and its CRLF
+            or b"\n" in b"".join(lines)  # a bare LF ends a line too (memchr, not count)
+            or max(lengths) > max_line
+        ):
+            return data
+        # Each size must be len(L) + 2: compared as bytes with the size fields X writes
+        # (lowercase hex, no leading zero), one C call a line; any other spelling is
+        # decided by int(), the slower way.
         try:
-            if (
-                any(parts[2:stop:3])  # a chunk's payload is not one line and its CRLF
-                or b"\n" in b"".join(lines)  # a bare LF ends a line too (memchr, not count)
-                or not all(sizes)
-                # int(..., 16) also takes "0x1f", "1_f", "+1f", " 1f": only bare hex here
-                or not digits.isalnum()
-                or b"x" in digits
-                or b"X" in digits
-                or max(lengths) > max_line
-                or list(map(_minus, map(int, sizes, repeat(16, whole)), lengths)) != [2] * whole
-            ):
-                return data
-        except ValueError:  # a letter that is not a hex digit
+            canonical = list(map(_SIZE_FIELDS.__getitem__, lengths)) == sizes
+        except IndexError:  # a line longer than the table
+            canonical = False
+        if not canonical and not _sizes_match(sizes, lengths):
             return data
         out.extend(lines)
-        return data[sum(map(len, parts[:stop])) + 2 * stop :]
+        # What follows the last whole chunk: the parts after it, with the CRLFs between them.
+        return b"\r\n".join(parts[stop:])
 
     def _decode(
         self,
@@ -242,6 +242,25 @@ WHOLE_CHUNKS_MAX: Final = 1024
 WHOLE_CHUNKS_MIN_READ: Final = 2048
 
 _minus = operator.sub
+
+#: ``_SIZE_FIELDS[n]`` is the chunk-size field of a chunk holding a line of ``n`` bytes and
+#: its CRLF, as X writes it (``b"%x" % (n + 2)``); for lines up to 4 KiB (~200 KB of memory).
+_SIZE_FIELDS: Final = [b"%x" % (n + 2) for n in range(4096)]
+
+
+def _sizes_match(sizes: list[bytes], lengths: list[int]) -> bool:
+    """Whether each chunk-size field is bare hex for its line's length + 2, spelled any
+    way (upper case, leading zeros): the uncommon case of :meth:`ChunkedDecoder._whole_chunks`."""
+    digits = b"".join(sizes)
+    # int(..., 16) also takes "0x1f", "1_f", "+1f", " 1f": only bare hex here
+    if not all(sizes) or not digits.isalnum() or b"x" in digits or b"X" in digits:
+        return False
+    try:
+        return list(map(_minus, map(int, sizes, repeat(16, len(sizes))), lengths)) == [2] * len(
+            sizes
+        )
+    except ValueError:  # a letter that is not a hex digit
+        return False
 
 
 def _chunk_size(data: bytes, start: int, stop: int) -> int:

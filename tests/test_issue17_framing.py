@@ -196,3 +196,50 @@ def test_any_odd_chunk_sends_the_read_down_the_plain_path(wire: bytes) -> None:
     out: list[bytes] = []
     assert ChunkedDecoder()._whole_chunks(wire, out, 1 << 20) == wire
     assert out == []
+
+
+@pytest.mark.parametrize("size", [0, 1, len(framing._SIZE_FIELDS) - 1, len(framing._SIZE_FIELDS)])
+@pytest.mark.parametrize(
+    "spell",
+    [b"%x", b"%X", b"0%x", b"000%X"],
+    ids=["lower", "upper", "zero", "zeros-upper"],
+)
+def test_whole_chunks_take_any_hex_spelling_and_any_length(size: int, spell: bytes) -> None:
+    # X's spelling (lower case, no leading zero) is compared with a table of size fields;
+    # a line beyond the table, or another spelling, is checked with int(): both whole.
+    line = b"x" * size
+    chunk = (spell + b"\r\n%b\r\n\r\n") % (len(line) + 2, line)
+    wire = x_chunk(b"first") + chunk + x_chunk(b"last") + b"1"
+    out: list[bytes] = []
+    assert ChunkedDecoder()._whole_chunks(wire, out, 1 << 20) == b"1"
+    assert out == [b"first", line, b"last"]
+
+
+def test_the_size_table_is_what_x_writes() -> None:
+    fields = framing._SIZE_FIELDS
+    assert all(field == b"%x" % (n + 2) for n, field in enumerate(fields))
+    assert fields[0] == b"2" and fields[14] == b"10"
+
+
+@pytest.mark.parametrize("lie", [-1, 1, 16, -16])
+def test_a_size_off_by_any_amount_is_refused_at_the_table_and_by_int(lie: int) -> None:
+    for length in (3, len(framing._SIZE_FIELDS) + 5):
+        line = b"y" * length
+        wrong = b"%x\r\n%b\r\n\r\n" % (length + 2 + lie, line)
+        wire = x_chunk(b"a") + wrong + x_chunk(b"b")
+        out: list[bytes] = []
+        assert ChunkedDecoder()._whole_chunks(wire, out, 1 << 20) == wire
+        assert out == []
+
+
+def test_x_framing_never_needs_int(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The table decides X's own spelling; int() is only for the others (its per-line calls
+    # cost ~1,700 instructions a message on the default payload).
+    def refuse(sizes: list[bytes], lengths: list[int]) -> bool:
+        raise AssertionError("int() path taken for X's framing")
+
+    monkeypatch.setattr(framing, "_sizes_match", refuse)
+    lines = [b'{"n":%d}' % n * (n % 50) for n in range(400)]
+    out: list[bytes] = []
+    rest = ChunkedDecoder()._whole_chunks(b"".join(map(x_chunk, lines)), out, 1 << 20)
+    assert rest == b"" and out == lines
