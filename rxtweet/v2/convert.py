@@ -26,8 +26,6 @@ from .models import (
     StreamResponse,
     StreamRule,
     Tweet,
-    _set_data,
-    _set_doc,
     process_includes,
     rule_of,
 )
@@ -108,9 +106,9 @@ def to_stream_response(doc: dict[str, Any]) -> StreamResponse:
             or not _RULE_ID_TYPES.issuperset(map(type, map(dict.get, rules, repeat("id"))))
         ):
             raise TypeError("'matching_rules' is not a list of objects with scalar ids")
-    response = _new_object(StreamResponse)
-    _set_data(response, tweet)
-    _set_doc(response, doc)
+    response: StreamResponse = _new_object(StreamResponse)
+    response._data = tweet
+    response._doc = doc
     return response
 
 

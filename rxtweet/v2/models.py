@@ -51,7 +51,8 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
-from typing import Any, ClassVar, NamedTuple, TypeVar, overload
+from operator import attrgetter
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple, TypeVar, overload
 
 from .._model import Field, Model, _fromisoformat, short
 
@@ -321,13 +322,30 @@ class StreamResponse(Sequence[Any]):
     and ``tuple(response)`` gives the plain tuple.
     """
 
-    __slots__ = ("_doc", "_errors", "_includes", "_matching_rules", "data")
+    # Read-only through properties, whose getters need no setter: a parse stores a message's
+    # slots with plain attribute stores (a __setattr__ that refused them would make every
+    # store a call of a slot's __set__, ~1,000 instructions a message). The underscored slots
+    # are private: writing one is outside the contract.
+    __slots__ = ("_data", "_doc", "_errors", "_includes", "_matching_rules")
 
     _fields: ClassVar[tuple[str, str, str, str]] = ("data", "includes", "errors", "matching_rules")
     _field_defaults: ClassVar[dict[str, Any]] = {}
     __match_args__ = ("data", "includes", "errors", "matching_rules")
 
-    data: Tweet | None
+    if TYPE_CHECKING:
+
+        @property
+        def data(self) -> Tweet | None:
+            """The tweet (or compliance event, ...); ``None`` for a system message."""
+
+    else:
+        # A C getter: read once or more per message (the tweets substream, is_data).
+        data = property(
+            attrgetter("_data"),
+            doc="The tweet (or compliance event, ...); ``None`` for a system message.",
+        )
+
+    _data: Tweet | None
     # The stream message (a dict) the parts are converted from, or None (built from parts).
     _doc: dict[str, Any] | None
     # Each part once converted; unset until then.
@@ -343,16 +361,16 @@ class StreamResponse(Sequence[Any]):
         matching_rules: list[StreamRule],
     ) -> None:
         try:
-            self.data  # noqa: B018 - set: __init__ called again, on a read-only response
+            self._data  # noqa: B018 - set: __init__ called again, on a read-only response
         except AttributeError:
             pass
         else:
             raise AttributeError("StreamResponse is read-only (__init__ called again)")
-        _set_data(self, data)
-        _set_doc(self, None)
-        _set_includes(self, includes)
-        _set_errors(self, errors)
-        _set_matching_rules(self, matching_rules)
+        self._data = data
+        self._doc = None
+        self._includes = includes
+        self._errors = errors
+        self._matching_rules = matching_rules
 
     def _convert(self, name: str) -> Any:
         # Under a lock: two readers on two threads must get the same object. Re-entrant, and
@@ -374,7 +392,7 @@ class StreamResponse(Sequence[Any]):
             try:
                 return getattr(self, name)
             except AttributeError:
-                object.__setattr__(self, name, value)
+                setattr(self, name, value)
                 return value
 
     @property
@@ -437,12 +455,6 @@ class StreamResponse(Sequence[Any]):
         # A tuple's hash: TypeError for the dicts and lists inside, as for tweepy's.
         return hash(self._astuple())
 
-    def __setattr__(self, name: str, value: Any) -> None:
-        raise AttributeError(f"StreamResponse is read-only (cannot set {name!r})")
-
-    def __delattr__(self, name: str) -> None:
-        raise AttributeError(f"StreamResponse is read-only (cannot delete {name!r})")
-
     def __repr__(self) -> str:
         data, includes, errors, rules = self._astuple()
         return (
@@ -475,12 +487,6 @@ class StreamResponse(Sequence[Any]):
         return cls(*items)
 
 
-# The slots' own setters: StreamResponse refuses attribute assignment (read-only).
-_set_data = StreamResponse.__dict__["data"].__set__
-_set_doc = StreamResponse.__dict__["_doc"].__set__
-_set_includes = StreamResponse.__dict__["_includes"].__set__
-_set_errors = StreamResponse.__dict__["_errors"].__set__
-_set_matching_rules = StreamResponse.__dict__["_matching_rules"].__set__
 _CONVERTING = threading.RLock()
 
 
