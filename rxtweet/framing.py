@@ -321,8 +321,12 @@ class LineSplitter:
         tail = lines.pop()
         if self._parts or self._overflow:
             first = lines[0]
-            if self._overflow or self._size + len(first) > self.max_line:
-                self._drop(self._size + len(first))
+            size = self._size + len(first)
+            # The CR of a CRLF is no part of the line, whichever read it came in.
+            last = first if first or not self._parts else self._parts[-1]
+            ends_in_cr = last[-1:] == b"\r"
+            if self._overflow or size - ends_in_cr > self.max_line:
+                self._drop(size)
                 del lines[0]
             else:
                 self._parts.append(first)
@@ -340,7 +344,7 @@ class LineSplitter:
     def _without_long(self, lines: list[bytes]) -> list[bytes]:
         kept = []
         for line in lines:
-            if len(line) > self.max_line + 1:  # + 1: its CR
+            if len(line) - (line[-1:] == b"\r") > self.max_line:  # a CRLF's CR does not count
                 self._drop(len(line))
             else:
                 kept.append(line)
@@ -355,7 +359,8 @@ class LineSplitter:
             self._size += len(piece)
             return
         self._size += len(piece)
-        if self._size > self.max_line:
+        # + 1: the last byte held may be the CR of the line's CRLF (decided at its LF).
+        if self._size > self.max_line + 1:
             self._parts = []
             self._overflow = True
             return

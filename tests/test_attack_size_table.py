@@ -142,6 +142,19 @@ def test_a_size_from_the_table_for_another_length_is_refused() -> None:
             assert whole_chunks(wire) == ([], wire)
 
 
+@pytest.mark.parametrize("lie", [1, -1, 2, 16, -16, 0x100, 0x1000])
+def test_a_read_where_every_size_lies_alike_is_refused(lie: int) -> None:
+    # No honest chunk to spoil the comparison: each size is X's field for another length.
+    for lengths in ([5] * 300, list(range(20, 320)), [TABLE - 2] * 3, [TABLE - 20, TABLE + 3]):
+        lines = [b"%d" % n * n for n in lengths]
+        lines = [line[:n].ljust(n, b"-") for line, n in zip(lines, lengths, strict=True)]
+        wire = b"".join(b"%x\r\n%b\r\n\r\n" % (len(x) + 2 + lie, x) for x in lines) + b"3"
+        assert whole_chunks(wire) == ([], wire), lengths[:3]
+        upper = wire.upper()  # hex digits, line bytes are digits and "-": same lengths
+        assert whole_chunks(upper) == ([], upper)
+        assert fast(wire, [len(wire)], 1 << 20) == reference(wire, [len(wire)], 1 << 20)
+
+
 def test_the_table_and_int_agree_on_every_length_of_the_table_and_past_it() -> None:
     for n in range(TABLE + 40):
         line = b"v" * n
@@ -162,21 +175,19 @@ def test_a_line_at_max_line_is_kept_and_one_over_dropped(n: int, over: int) -> N
     for reads in ([len(wire)], [2048], [4096], [3000, 5000]):
         got = fast(wire, reads, max_line)
         assert got == reference(wire, reads, max_line), reads
-        if reads == [len(wire)]:  # cut across reads, see the xfail tests below
-            lines = [line for step in got for line in step[0]]
-            assert (long in lines) == (over <= 0)
-            assert len(lines) == 300 + (over <= 0)
-            assert got[-1][1][5] == (1 if over > 0 else 0)  # splitter.dropped
+        # Whole in one read or cut across reads: kept at max_line, dropped one over it.
+        lines = [line for step in got for line in step[0]]
+        assert (long in lines) == (over <= 0), reads
+        assert len(lines) == 300 + (over <= 0), reads
+        assert got[-1][1][5] == (1 if over > 0 else 0), reads  # splitter.dropped
 
 
-# Not from 2069d45 (both paths agree), found on the way: LineSplitter counts the CR of a CRLF
-# against max_line when the line is cut across reads (``_hold`` keeps the CR, the join in
-# ``feed`` adds it), while a line whole in one read has its CR excused (``_without_long``:
-# ``max_line + 1``). So a line of exactly max_line bytes is kept or dropped by where TCP cut.
-CUT_AT_MAX_LINE = "a CRLF line of exactly max_line bytes cut across reads is dropped (CR counted)"
+# Not from 2069d45 (both paths agreed), found on the way and fixed: LineSplitter counted the
+# CR of a CRLF against max_line when the line was cut across reads (``_hold`` kept the CR, the
+# join in ``feed`` added it), while a line whole in one read had its CR excused. So a line of
+# exactly max_line bytes was kept or dropped by where TCP cut it.
 
 
-@pytest.mark.xfail(strict=True, reason=CUT_AT_MAX_LINE)
 @pytest.mark.parametrize("pieces", [[b"abc", b"de\r\n"], [b"abcde\r", b"\n"], [b"abcde", b"\r\n"]])
 def test_a_line_of_max_line_bytes_cut_across_reads_is_kept(pieces: list[bytes]) -> None:
     splitter = LineSplitter(5)
@@ -184,7 +195,6 @@ def test_a_line_of_max_line_bytes_cut_across_reads_is_kept(pieces: list[bytes]) 
     assert (out, splitter.dropped) == ([b"abcde"], 0)  # as for [b"abcde\r\n"] in one read
 
 
-@pytest.mark.xfail(strict=True, reason=CUT_AT_MAX_LINE)
 def test_a_chunk_of_a_max_line_line_gives_it_whatever_the_cut() -> None:
     wire = x_chunk(b"abcde") + x_chunk(b"f")
     got = {}
@@ -402,7 +412,6 @@ def test_a_subscriber_gets_exactly_the_lines_and_tweets_sent(
     ]
 
 
-@pytest.mark.xfail(strict=True, reason=CUT_AT_MAX_LINE)
 def test_a_subscriber_loses_a_line_of_max_line_bytes_that_tcp_cut(
     serve: Callable[[Handler], RawServer],
 ) -> None:
@@ -427,3 +436,28 @@ def test_a_subscriber_loses_a_line_of_max_line_bytes_that_tcp_cut(
     finally:
         subscription.dispose()
     assert got == [first, limit, last]  # got: [first, last]
+
+
+@pytest.mark.parametrize(
+    "pieces",
+    [
+        [b"abcdef\r\n"],
+        [b"abc", b"def\r\n"],
+        [b"abcdef", b"\r\n"],
+        [b"abcdef\n"],
+        [b"abc", b"def\n"],
+    ],
+)
+def test_a_line_one_byte_over_max_line_is_dropped_whatever_the_cut(pieces: list[bytes]) -> None:
+    # A line without CR was excused one byte (the CR allowance applied to any line whole
+    # in one read): "abcdef\n" passed max_line=5.
+    splitter = LineSplitter(5)
+    out = [line for piece in pieces for line in splitter.feed(piece)]
+    assert (out, splitter.dropped) == ([], 1)
+
+
+@pytest.mark.parametrize("pieces", [[b"abcd\r\r\n"], [b"abcd\r", b"\r\n"], [b"abcd\r\r", b"\n"]])
+def test_a_cr_inside_a_line_counts_but_the_crlf_one_does_not(pieces: list[bytes]) -> None:
+    splitter = LineSplitter(5)
+    out = [line for piece in pieces for line in splitter.feed(piece)]
+    assert (out, splitter.dropped) == ([b"abcd\r"], 0)
