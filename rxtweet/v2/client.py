@@ -518,8 +518,9 @@ class StreamingClient(RulesMixin, ActivitySubscriptionsMixin, BaseStream):
         self._respond = None
 
     def _dispatch(self, response: StreamResponse, raw: bytes = b"") -> None:
-        # tweepy's StreamingClient.on_data, after its json.loads.
-        tweet = response.data
+        # tweepy's StreamingClient.on_data, after its json.loads. The slots, not the
+        # properties over them: one C call less each, per message.
+        tweet = response._data
         if tweet is not None:
             self.on_tweet(tweet)
         doc = response._doc
@@ -532,7 +533,7 @@ class StreamingClient(RulesMixin, ActivitySubscriptionsMixin, BaseStream):
         respond = self._respond
         if respond is None:
             respond = _overridden(self, "on_response")
-        if respond or (_LEVELS.get(logging.DEBUG) is not False and log.isEnabledFor(logging.DEBUG)):
+        if respond or (_LEVELS.get(_DEBUG) is not False and log.isEnabledFor(_DEBUG)):
             self.on_response(response)
 
     def _dispatch_parts(self, response: StreamResponse) -> None:
@@ -569,6 +570,7 @@ class StreamingClient(RulesMixin, ActivitySubscriptionsMixin, BaseStream):
 #: isEnabledFor is a Python one (~120 ns a message). Only a False is trusted; without the
 #: cache every check goes to isEnabledFor.
 _cache = getattr(log, "_cache", None)
+_DEBUG: Final = logging.DEBUG
 _LEVELS: dict[int, bool] = _cache if type(_cache) is dict else {}
 
 #: StreamingClient's own hooks, as defined (a test may patch the class's attribute).
