@@ -366,11 +366,13 @@ class StreamResponse(Sequence[Any]):
             pass
         else:
             raise AttributeError("StreamResponse is read-only (__init__ called again)")
-        self._data = data
-        self._doc = None
-        self._includes = includes
-        self._errors = errors
-        self._matching_rules = matching_rules
+        # object's __setattr__: a subclass may refuse attribute assignment in its own.
+        store = object.__setattr__
+        store(self, "_data", data)
+        store(self, "_doc", None)
+        store(self, "_includes", includes)
+        store(self, "_errors", errors)
+        store(self, "_matching_rules", matching_rules)
 
     def _convert(self, name: str) -> Any:
         # Under a lock: two readers on two threads must get the same object. Re-entrant, and
@@ -458,12 +460,15 @@ class StreamResponse(Sequence[Any]):
     def __repr__(self) -> str:
         data, includes, errors, rules = self._astuple()
         return (
-            f"StreamResponse(data={data!r}, includes={includes!r}, errors={errors!r}, "
+            f"{type(self).__name__}(data={data!r}, includes={includes!r}, errors={errors!r}, "
             f"matching_rules={rules!r})"
         )
 
-    def __reduce__(self) -> tuple[type[StreamResponse], tuple[Any, Any, Any, Any]]:
-        return (type(self), self._astuple())
+    def __reduce__(
+        self,
+    ) -> tuple[type[StreamResponse], tuple[Any, Any, Any, Any], dict[str, Any] | None]:
+        # A subclass's own attributes (its __dict__) are copied and pickled too.
+        return (type(self), self._astuple(), getattr(self, "__dict__", None) or None)
 
     def _asdict(self) -> dict[str, Any]:
         """``{"data": ..., "includes": ..., "errors": ..., "matching_rules": ...}``."""
