@@ -196,7 +196,7 @@ def test_a_raising_on_data_set_on_the_instance_ends_the_run_the_same_way(
             raise ValueError("on_data")
         return StreamingClient.on_data(client, raw)
 
-    client.on_data = on_data  # type: ignore[method-assign]
+    client.on_data = on_data  # type: ignore[method-assign, assignment]
     thread = start(client, fake)
     thread.join(2)
     assert not thread.is_alive()
@@ -461,16 +461,8 @@ def test_an_async_exception_inside_a_hook_releases_the_lock() -> None:
     assert ended and client.names() == ["keep_alive", "disconnect"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "4110a52: on_next calls enter() BEFORE its try; CPython's CALL checks for pending "
-        "async exceptions right after acquire() returns, outside the try, so an async "
-        "exception landing as the lock is taken leaks the run's RLock (`with hooks:` had no "
-        "such window: BEFORE_WITH does not check and the body is protected). The run then "
-        "never calls on_disconnect and join() never returns"
-    ),
-)
+# Was broken by 4110a52 (a pre-bound acquire() before the try); fixed by going back to
+# `with hooks:`, which has no such window.
 def test_an_async_exception_as_the_lock_is_taken_releases_it() -> None:
     seen, client, ended = run_async_exception_case(inside_hook=False)
     assert seen == {"raised": True, "owned": False}
@@ -611,15 +603,7 @@ class Shouting(StreamResponse):
         return None if tweet is None else Tweet({**tweet.data, "text": tweet.text.upper()})
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "4110a52: _dispatch reads response._data, so a StreamResponse subclass that overrides "
-        "data gives on_tweet the slot's tweet ('hi') while on_response's response.data says "
-        "'HI' (before: on_tweet got response.data); the parts still go through the "
-        "properties. Private path (_dispatch / a _convert override), low severity"
-    ),
-)
+# Was broken by 4110a52 (_dispatch read the private slot); fixed.
 def test_dispatch_gives_on_tweet_what_the_response_s_data_says() -> None:
     client = Recorder()
     texts: list[str] = []

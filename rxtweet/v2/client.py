@@ -518,9 +518,8 @@ class StreamingClient(RulesMixin, ActivitySubscriptionsMixin, BaseStream):
         self._respond = None
 
     def _dispatch(self, response: StreamResponse, raw: bytes = b"") -> None:
-        # tweepy's StreamingClient.on_data, after its json.loads. The slots, not the
-        # properties over them: one C call less each, per message.
-        tweet = response._data
+        # tweepy's StreamingClient.on_data, after its json.loads.
+        tweet = response.data
         if tweet is not None:
             self.on_tweet(tweet)
         doc = response._doc
