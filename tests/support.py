@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from rxtweet import StreamRequest
+from rxtweet.v2.models import StreamResponse, Tweet
 
 
 def reader_threads() -> list[threading.Thread]:
@@ -177,3 +178,15 @@ def collect(observable: Any, timeout: float = 5.0) -> tuple[list[bytes], BaseExc
     subscription.dispose()
     assert finished, "the stream neither completed nor failed"
     return items, (errors[0] if errors else None)
+
+
+class Shouting(StreamResponse):
+    """A ``StreamResponse`` subclass extending ``data`` through ``super()`` (upper-cased text):
+    what a subclass may do, for tests of code that must read the field, not its slot."""
+
+    __slots__ = ()
+
+    @property
+    def data(self) -> Tweet | None:
+        tweet = super().data
+        return None if tweet is None else Tweet({**tweet.data, "text": tweet.text.upper()})

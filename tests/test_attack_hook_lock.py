@@ -25,7 +25,7 @@ from typing import Any
 
 import pytest
 from reactivex.subject import Subject
-from support import reader_threads, wait_until
+from support import Shouting, reader_threads, wait_until
 
 from rxtweet import (
     AsyncStreamingClient,
@@ -590,17 +590,6 @@ def test_a_user_built_response_through_dispatch_calls_the_hooks_it_should() -> N
     with pytest.raises(AttributeError):
         client._dispatch(object.__new__(StreamResponse))
     assert client.events == []
-
-
-class Shouting(StreamResponse):
-    """A subclass extending ``data`` through ``super()`` (test_attack_response_slots allows it)."""
-
-    __slots__ = ()
-
-    @property
-    def data(self) -> Tweet | None:
-        tweet = super().data
-        return None if tweet is None else Tweet({**tweet.data, "text": tweet.text.upper()})
 
 
 # Was broken by 4110a52 (_dispatch read the private slot); fixed.

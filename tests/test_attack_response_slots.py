@@ -22,7 +22,7 @@ from typing import Any
 
 import orjson
 import pytest
-from support import reader_threads, wait_until
+from support import Shouting, reader_threads, wait_until
 
 from rxtweet import ReconnectPolicy, StreamingClient, StreamResponse, StreamRule, Tweet, User
 from rxtweet.testing import Attempt, FakeStreamServer
@@ -287,14 +287,6 @@ def test_copies_of_a_subclass_keep_its_own_attributes() -> None:
 
 
 def test_a_subclass_can_extend_a_field_through_super() -> None:
-    class Shouting(StreamResponse):
-        __slots__ = ()
-
-        @property
-        def data(self) -> Tweet | None:
-            tweet = super().data
-            return None if tweet is None else Tweet({**tweet.data, "text": tweet.text.upper()})
-
     mine = Shouting(Tweet({"id": "1", "text": "hi"}), {}, [], [])
     assert mine.data is not None and mine.data.text == "HI"
     with pytest.raises(AttributeError):
