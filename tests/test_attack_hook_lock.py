@@ -618,3 +618,46 @@ def test_the_async_client_does_not_share_the_path_and_reads_the_public_fields() 
     response = Shouting(Tweet({"id": "1", "text": "hi"}), {}, [], [])
     asyncio.run(client._dispatch(response))
     assert texts == ["HI"] and responses == [response]
+
+
+class RefusingRLock(threading._PyRLock):  # type: ignore[name-defined,misc]
+    """An RLock whose next acquire() raises before taking the lock, as a signal's exception
+    raised while acquire() waits on the main thread would."""
+
+    refuse_next = False
+
+    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
+        if RefusingRLock.refuse_next:
+            RefusingRLock.refuse_next = False
+            raise Interrupted("raised while waiting, the lock not taken")
+        return bool(super().acquire(blocking, timeout))
+
+    __enter__ = acquire
+
+
+def test_an_exception_raised_before_the_lock_is_taken_leaves_it_alone(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The other side of the case above: the subscriber must not release a lock it never
+    # took (a RuntimeError would replace the exception, or another thread's hold be undone).
+    from rxtweet import basestream
+
+    monkeypatch.setattr(basestream.threading, "RLock", RefusingRLock)
+    client = Recorder()
+    client.on_keep_alive = lambda: client.events.append(("keep_alive", None))  # type: ignore[method-assign]
+    source = SubjectSource()
+    thread = client._start(source, True)  # type: ignore[arg-type]
+    assert thread is not None
+    assert wait_until(lambda: source.items.observers, timeout=1)
+    run = client._run_state
+    assert run is not None and type(run.hooks) is RefusingRLock
+    RefusingRLock.refuse_next = True
+    with pytest.raises(Interrupted):
+        source.items.on_next(KeepAlive())
+    assert not run.hooks._is_owned()
+    source.items.on_next(KeepAlive())  # the next item takes and frees the lock as usual
+    assert not run.hooks._is_owned()
+    client.disconnect()
+    assert client.join(1)
+    thread.join(2)
+    assert client.names() == ["keep_alive", "disconnect"]
