@@ -50,6 +50,7 @@ from reactivex import Observable, abc
 
 from .events import KeepAlive, MalformedMessage, StreamEvent
 from .operators.pass_through import pass_through
+from .operators.share import multicast_of
 
 if TYPE_CHECKING:
     # Re-exported lazily (see __getattr__): rxtweet.v2 imports this module.
@@ -437,6 +438,12 @@ def batch_parser(
 
     The per-line operator and the batch path are one code path (:func:`parse_on_next_for`
     calls this with one line), so they cannot give different results.
+
+    When ``emit`` is a share's own ``on_next`` (a :class:`~rxtweet.connection.Connection`'s
+    subscribers) and every subscriber only selects from messages (``stream.tweets`` and the
+    like: :data:`~rxtweet.operators.share.ValueCalls`), a message is delivered to them
+    here, as the share would, without making its ``Parsed``: the same items, order, thread
+    and errors, two Python calls and three temporary tuples less per message.
     """
     loads, table, big_int = _orjson_loads, _DIGIT_TABLE, _BIG_INT
     new_tuple = _new_tuple
@@ -451,6 +458,8 @@ def batch_parser(
         data_of = other = skipped = None
         if tally is not None:
             data_of, other, skipped = tally.data_of, tally.on_other, tally.skipped
+        # The share emit belongs to, if its subscribers may be given a message's value.
+        share = multicast_of(emit) if keep_raw and tally is None else None
         try:
             for line in lines:
                 if stopped[0]:
@@ -491,6 +500,18 @@ def batch_parser(
                             skipped.append(converted - 1 + others)  # type: ignore[union-attr]
                             other(item)  # type: ignore[misc]
                             continue
+                        if share is not None:
+                            # The share's own delivery (see _Multicast.on_next), from the
+                            # value: read per message, as subscribers come and go.
+                            calls = share.value_calls
+                            if calls is not None and calls[0] is Parsed:
+                                for pick, guard, call in calls[1]:
+                                    picked = pick(item)
+                                    if picked is not None and (
+                                        guard is None or not guard.is_stopped
+                                    ):
+                                        call(picked)
+                                continue
                         if keep_raw:
                             item = new_tuple(Parsed, (item, line))
                         emit(item)

@@ -162,6 +162,12 @@ class _SelectedMessages(abc.ObserverBase[Any]):
         passes on, so that the share can select without calling :meth:`on_next`."""
         return (Parsed, _of_value(self._pick), self._guard, self._emit)
 
+    @property
+    def value_pick(self) -> Callable[[Any], Any]:
+        """For the share (:class:`~rxtweet.operators.share.Selecting`): ``pick`` of a
+        message's value, so that the parser may deliver it without making the ``Parsed``."""
+        return self._pick
+
     def on_next(self, item: Any) -> None:
         if type(item) is Parsed:
             value = self._pick(item.value)

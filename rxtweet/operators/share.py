@@ -361,7 +361,7 @@ class _Multicast(Generic[_T]):
     the stream.
     """
 
-    __slots__ = ("_calls", "_lock", "_observers")
+    __slots__ = ("_calls", "_lock", "_observers", "_value_picks", "value_calls")
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -369,22 +369,57 @@ class _Multicast(Generic[_T]):
         # Per observer: what it selects, if it is a Selecting one (else None, None), its own
         # guard, run inline, and what to call (see guarded_call).
         self._calls: tuple[Delivery, ...] = ()
+        # Per observer: its Selecting.value_pick, or None.
+        self._value_picks: tuple[Callable[[Any], Any] | None, ...] = ()
+        #: What every observer can be given from a wrapped item's value alone, for a
+        #: producer that may skip making the wrapper (see :data:`ValueCalls`); replaced
+        #: whole, like ``_calls``, so a reader needs no lock.
+        self.value_calls: ValueCalls | None = None
 
     def add(self, observer: abc.ObserverBase[_T]) -> None:
         delivery = _delivery(observer)  # once, when it joins (it never raises)
+        value_pick = _value_pick(observer, delivery)
         with self._lock:
-            self._observers = (*self._observers, observer)
-            self._calls = (*self._calls, delivery)
+            self._set(
+                (*self._observers, observer),
+                (*self._calls, delivery),
+                (*self._value_picks, value_pick),
+            )
 
     def remove(self, observer: abc.ObserverBase[_T]) -> None:
         with self._lock:
             kept = [
-                (o, c)
-                for o, c in zip(self._observers, self._calls, strict=True)
-                if o is not observer
+                entry
+                for entry in zip(self._observers, self._calls, self._value_picks, strict=True)
+                if entry[0] is not observer
             ]
-            self._observers = tuple(o for o, _ in kept)
-            self._calls = tuple(c for _, c in kept)
+            self._set(
+                tuple(o for o, _, _ in kept),
+                tuple(c for _, c, _ in kept),
+                tuple(v for _, _, v in kept),
+            )
+
+    def _set(
+        self,
+        observers: tuple[abc.ObserverBase[_T], ...],
+        calls: tuple[Delivery, ...],
+        value_picks: tuple[Callable[[Any], Any] | None, ...],
+    ) -> None:
+        # Under the lock. value_calls first: a reader that sees the new observers' calls
+        # must not use an older value_calls that misses one of them (and vice versa only
+        # delays the wrapper-free way by an item).
+        self.value_calls = None
+        self._observers, self._calls, self._value_picks = observers, calls, value_picks
+        kind = calls[0][0] if calls else None
+        if kind is not None and all(c[0] is kind for c in calls) and None not in value_picks:
+            self.value_calls = (
+                kind,
+                tuple(
+                    (pick, guard, emit)
+                    for (_, _, guard, emit), pick in zip(calls, value_picks, strict=True)
+                    if pick is not None
+                ),
+            )
 
     def on_next(self, value: _T) -> None:
         for kind, pick, guard, emit in self._calls:
@@ -414,8 +449,7 @@ class _Multicast(Generic[_T]):
         """The observers to notify of the end (the upstream ends once: it is a subscription)."""
         with self._lock:
             observers = self._observers
-            self._observers = ()
-            self._calls = ()  # nothing reaches an observer after the end
+            self._set((), (), ())  # nothing reaches an observer after the end
             return observers
 
 
@@ -423,6 +457,27 @@ class _Multicast(Generic[_T]):
 Delivery = tuple[
     type | None, Callable[[Any], Any] | None, AutoDetachObserver[Any] | None, Callable[[Any], None]
 ]
+
+
+#: What :class:`_Multicast` can deliver from the value of a wrapped item alone:
+#: ``(kind, ((value_pick, guard, emit), ...))`` when every observer is a :class:`Selecting`
+#: one of that one ``kind`` with a ``value_pick``. A producer that would wrap ``value`` in
+#: ``kind`` (the parser, making ``Parsed(value, raw)``) may then deliver
+#: ``value_pick(value)`` to each as the share would deliver ``pick(kind(value, ...))``, and
+#: never make the wrapper.
+ValueCalls = tuple[
+    type,
+    tuple[tuple[Callable[[Any], Any], AutoDetachObserver[Any] | None, Callable[[Any], None]], ...],
+]
+
+
+def multicast_of(on_next: Callable[[Any], None]) -> _Multicast[Any] | None:
+    """The share whose ``on_next`` this is (as a producer was given it), or ``None``: for a
+    producer that delivers to the share's observers itself (see :data:`ValueCalls`)."""
+    owner = getattr(on_next, "__self__", None)
+    if type(owner) is _Multicast and getattr(on_next, "__func__", None) is _Multicast.on_next:
+        return owner
+    return None
 
 
 class Selecting(Protocol):
@@ -433,10 +488,27 @@ class Selecting(Protocol):
     without a call of the observer's ``on_next`` per item: the same items, the same order,
     on the same thread, and an exception raised by ``pick`` ends the stream as one raised
     by ``on_next`` would. ``selection`` is read when the observer joins the share.
+
+    It may also have ``value_pick``, a callable such that ``pick(item)`` is
+    ``value_pick(item.value)`` for every item of ``kind``: a producer that makes such items
+    (the parser's ``Parsed(value, raw)``) may then give this observer ``value_pick(value)``
+    without making the item (:data:`ValueCalls`).
     """
 
     @property
     def selection(self) -> Delivery: ...
+
+
+def _value_pick(observer: abc.ObserverBase[Any], delivery: Delivery) -> Callable[[Any], Any] | None:
+    """A :class:`Selecting` observer's optional ``value_pick``: a callable such that, for
+    every item of its ``kind``, ``pick(item)`` is ``value_pick(item.value)``; else None."""
+    if delivery[0] is None:
+        return None
+    try:
+        pick = observer.value_pick  # type: ignore[attr-defined]
+    except Exception:  # noqa: BLE001 - none, or an odd one: the wrapper is always made
+        return None
+    return pick if callable(pick) else None
 
 
 def _delivery(observer: abc.ObserverBase[Any]) -> Delivery:
