@@ -37,10 +37,11 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import replace
-from typing import Any, TypeVar, Unpack
+from typing import Any, ClassVar, TypeVar, Unpack, cast
 
 import requests
 from reactivex import abc
+from reactivex.disposable import CompositeDisposable
 
 from .connection import BatchOperator, Connection, LineOperator
 from .errors import StreamAlreadyRunning
@@ -54,10 +55,11 @@ from .events import (
     StreamEvent,
 )
 from .http import StreamRequest, redact_url
+from .operators.share import same
 from .parse import Parsed, decode
 from .reconnect import ReconnectPolicy
 from .recovery.gap import RecoveryMode
-from .substreams import ItemSource
+from .substreams import ItemSource, select_messages, select_other_items
 from .transport import USER_AGENT, CancellableAdapter, RequestsTransport, new_session
 from .transport_base import Transport, TransportOptions, TransportOptionsKw
 
@@ -137,6 +139,11 @@ class BaseStream:
         session: the ``requests.Session`` of the default transport (and of REST calls).
         user_agent: the ``User-Agent`` sent (:data:`rxtweet.transport.USER_AGENT`).
     """
+
+    #: Whether :meth:`_dispatch` reads its ``raw`` argument. Without (a class that says so
+    #: gives ``raw`` a default), a run takes the messages' values alone (no ``Parsed`` made
+    #: for them) when nothing else needs them.
+    _dispatch_needs_raw: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -302,24 +309,32 @@ class BaseStream:
         # point where CPython delivers an asynchronous exception.
         enter, leave, owned = hooks.acquire, hooks.release, hooks._is_owned  # type: ignore[attr-defined]
 
-        def on_next(item: Any) -> None:
-            try:
-                enter()
-            except BaseException:
-                if owned():
+        def locked(handle: Callable[[Any], Any]) -> Callable[[Any], None]:
+            """``handle(item)`` under the run's hook lock, unless the run is over."""
+
+            def on_next(item: Any) -> None:
+                try:
+                    enter()
+                except BaseException:
+                    if owned():
+                        leave()
+                    raise
+                try:
+                    if run.over:
+                        return
+                    handle(item)
+                finally:
                     leave()
-                raise
-            try:
-                if run.over:
-                    return
-                if type(item) is not Parsed:
-                    on_event(item)
-                elif direct:
-                    dispatch(item.value, item.raw)
-                else:
-                    on_message(item)
-            finally:
-                leave()
+
+            return on_next
+
+        def on_item(item: Any) -> None:
+            if type(item) is not Parsed:
+                on_event(item)
+            elif direct:
+                dispatch(item.value, item.raw)
+            else:
+                on_message(item)
 
         def finished(_: Exception | None = None) -> None:
             run.done.set()
@@ -327,7 +342,23 @@ class BaseStream:
         try:
             if run.done.is_set():  # disconnect() came first: do not even connect
                 return
-            subscription = connection.items.subscribe(on_next, finished, finished)
+            items = connection.items
+            if direct and not self._dispatch_needs_raw and getattr(items, "fused", None):
+                # The messages and the other items as two subscriptions of one share, in
+                # its order: the messages' one a selection of their values, which the
+                # parser can then hand over without making each its Parsed (see
+                # rxtweet.operators.share.ValueCalls); the other one says it ignores them.
+                with connection.hold():
+                    subscription: abc.DisposableBase = CompositeDisposable(
+                        items.pipe(select_other_items()).subscribe(
+                            locked(on_event), finished, finished
+                        ),
+                        items.pipe(select_messages(same)).subscribe(
+                            locked(cast("Callable[[Any], Any]", dispatch)), finished, finished
+                        ),
+                    )
+            else:
+                subscription = items.subscribe(locked(on_item), finished, finished)
             with self._lock:
                 run.subscription = subscription
                 stopped_early = run.done.is_set()  # disconnect() came first

@@ -506,7 +506,7 @@ def batch_parser(
                             calls = share.value_calls
                             if calls is not None and calls[0] is Parsed:
                                 for pick, guard, call in calls[1]:
-                                    picked = pick(item)
+                                    picked = item if pick is None else pick(item)
                                     if picked is not None and (
                                         guard is None or not guard.is_stopped
                                     ):

@@ -29,7 +29,7 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from operator import attrgetter
-from typing import TYPE_CHECKING, Any, Generic, Protocol, Self, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Final, Generic, Protocol, Self, TypeVar
 
 from reactivex import Observable, abc
 from reactivex.disposable import Disposable
@@ -39,7 +39,7 @@ from .events import Disconnected, Overflowed, StreamEvent
 from .handoff import Handoff, OverflowPolicy
 from .operators.observe_on_bounded import bounded_operator
 from .operators.pass_through import pass_through
-from .operators.share import Delivery, guarded_call
+from .operators.share import Delivery, guarded_call, same
 from .parse import Parsed
 from .partitions import span
 
@@ -57,6 +57,7 @@ __all__ = [
     "Substreams",
     "select_events",
     "select_messages",
+    "select_other_items",
 ]
 
 log = logging.getLogger(__name__)
@@ -125,19 +126,7 @@ def select_messages(
     def wrap(observer: abc.ObserverBase[Any]) -> abc.ObserverBase[Any]:
         return _SelectedMessages(observer, pick)
 
-    def operator(source: Observable[Item[Any]]) -> Observable[Any]:
-        fused = getattr(source, "fused", None)
-        if fused is not None:
-            return fused(wrap)  # type: ignore[no-any-return]
-
-        def subscribe(
-            observer: abc.ObserverBase[Any], scheduler: abc.SchedulerBase | None = None
-        ) -> abc.DisposableBase:
-            return source.subscribe(wrap(observer), scheduler=scheduler)
-
-        return Observable(subscribe)
-
-    return operator
+    return _fused_operator(wrap)
 
 
 class _SelectedMessages(abc.ObserverBase[Any]):
@@ -187,6 +176,8 @@ def _of_value(pick: Callable[[Any], Any]) -> Callable[[Parsed[Any]], Any]:
     """``pick`` of a ``Parsed`` item's ``value``. An ``operator.attrgetter`` (the hot
     ``tweets`` pick) becomes another, of the dotted names (C code, no Python call per item;
     its attribute names are read from its pickling, the one public place that tells them)."""
+    if pick is same:
+        return _VALUE
     if type(pick) is attrgetter:
         names = pick.__reduce__()[1]
         if all(type(name) is str for name in names):
@@ -196,6 +187,68 @@ def _of_value(pick: Callable[[Any], Any]) -> Callable[[Parsed[Any]], Any]:
         return pick(item.value)
 
     return picked
+
+
+_VALUE: Final = attrgetter("value")
+
+
+class _OtherItems(abc.ObserverBase[Any]):
+    """The observer of :func:`select_other_items`: every item that is not a ``Parsed``. It
+    tells the share so (``ignores``), which may then leave the messages out of its
+    deliveries to it (see :data:`~rxtweet.operators.share.ValueCalls`)."""
+
+    __slots__ = ("_observer",)
+
+    ignores: ClassVar[type] = Parsed
+
+    def __init__(self, observer: abc.ObserverBase[Any]) -> None:
+        self._observer = observer
+
+    def on_next(self, item: Any) -> None:
+        if type(item) is not Parsed:
+            self._observer.on_next(item)
+
+    def on_error(self, error: Exception) -> None:
+        self._observer.on_error(error)
+
+    def on_completed(self) -> None:
+        self._observer.on_completed()
+
+
+def select_other_items() -> Callable[[Observable[Item[Any]]], Observable[Any]]:
+    """Every item that is not a parsed message (the events), errors and completion as they
+    come: the other half of ``select_messages(same)``, for a subscriber that takes both
+    (the tweepy face). Fused into a share as :func:`select_messages` is.
+
+    >>> import reactivex
+    >>> from reactivex import operators as ops
+    >>> from rxtweet.events import KeepAlive
+    >>> items = reactivex.of(KeepAlive(), Parsed(1, b"1"), Disconnected())
+    >>> [type(e).__name__ for e in items.pipe(select_other_items(), ops.to_list()).run()]
+    ['KeepAlive', 'Disconnected']
+    """
+    return _fused_operator(_OtherItems)
+
+
+def _fused_operator(
+    wrap: Callable[[abc.ObserverBase[Any]], abc.ObserverBase[Any]],
+) -> Callable[[Observable[Item[Any]]], Observable[Any]]:
+    """The operator that subscribes ``wrap(observer)`` to its source: fused into a share
+    (:meth:`~rxtweet.operators.share.SharedObservable.fused`) where the source is one."""
+
+    def operator(source: Observable[Item[Any]]) -> Observable[Any]:
+        fused = getattr(source, "fused", None)
+        if fused is not None:
+            return fused(wrap)  # type: ignore[no-any-return]
+
+        def subscribe(
+            observer: abc.ObserverBase[Any], scheduler: abc.SchedulerBase | None = None
+        ) -> abc.DisposableBase:
+            return source.subscribe(wrap(observer), scheduler=scheduler)
+
+        return Observable(subscribe)
+
+    return operator
 
 
 def select_events() -> Callable[[Observable[Item[Any]]], Observable[StreamEvent]]:

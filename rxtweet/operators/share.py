@@ -361,7 +361,7 @@ class _Multicast(Generic[_T]):
     the stream.
     """
 
-    __slots__ = ("_calls", "_lock", "_observers", "_value_picks", "value_calls")
+    __slots__ = ("_calls", "_ignores", "_lock", "_observers", "_value_picks", "value_calls")
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -369,8 +369,9 @@ class _Multicast(Generic[_T]):
         # Per observer: what it selects, if it is a Selecting one (else None, None), its own
         # guard, run inline, and what to call (see guarded_call).
         self._calls: tuple[Delivery, ...] = ()
-        # Per observer: its Selecting.value_pick, or None.
+        # Per observer: its Selecting.value_pick, or None; the kind of items it ignores, or None.
         self._value_picks: tuple[Callable[[Any], Any] | None, ...] = ()
+        self._ignores: tuple[type | None, ...] = ()
         #: What every observer can be given from a wrapped item's value alone, for a
         #: producer that may skip making the wrapper (see :data:`ValueCalls`); replaced
         #: whole, like ``_calls``, so a reader needs no lock.
@@ -378,25 +379,29 @@ class _Multicast(Generic[_T]):
 
     def add(self, observer: abc.ObserverBase[_T]) -> None:
         delivery = _delivery(observer)  # once, when it joins (it never raises)
-        value_pick = _value_pick(observer, delivery)
+        value_pick, ignores = _value_pick(observer, delivery), _ignores(observer, delivery)
         with self._lock:
             self._set(
                 (*self._observers, observer),
                 (*self._calls, delivery),
                 (*self._value_picks, value_pick),
+                (*self._ignores, ignores),
             )
 
     def remove(self, observer: abc.ObserverBase[_T]) -> None:
         with self._lock:
             kept = [
                 entry
-                for entry in zip(self._observers, self._calls, self._value_picks, strict=True)
+                for entry in zip(
+                    self._observers, self._calls, self._value_picks, self._ignores, strict=True
+                )
                 if entry[0] is not observer
             ]
             self._set(
-                tuple(o for o, _, _ in kept),
-                tuple(c for _, c, _ in kept),
-                tuple(v for _, _, v in kept),
+                tuple(entry[0] for entry in kept),
+                tuple(entry[1] for entry in kept),
+                tuple(entry[2] for entry in kept),
+                tuple(entry[3] for entry in kept),
             )
 
     def _set(
@@ -404,20 +409,32 @@ class _Multicast(Generic[_T]):
         observers: tuple[abc.ObserverBase[_T], ...],
         calls: tuple[Delivery, ...],
         value_picks: tuple[Callable[[Any], Any] | None, ...],
+        ignores: tuple[type | None, ...],
     ) -> None:
         # Under the lock. value_calls first: a reader that sees the new observers' calls
         # must not use an older value_calls that misses one of them (and vice versa only
         # delays the wrapper-free way by an item).
         self.value_calls = None
-        self._observers, self._calls, self._value_picks = observers, calls, value_picks
-        kind = calls[0][0] if calls else None
-        if kind is not None and all(c[0] is kind for c in calls) and None not in value_picks:
+        self._observers, self._calls = observers, calls
+        self._value_picks, self._ignores = value_picks, ignores
+        # The observers that take items of the selectors' kind: all but those that ignore
+        # that kind; each must select it and have a value_pick.
+        takers = [
+            (call, pick)
+            for call, pick, ignored in zip(calls, value_picks, ignores, strict=True)
+            if ignored is None
+        ]
+        kind = takers[0][0][0] if takers else None
+        if (
+            kind is not None
+            and all(call[0] is kind and pick is not None for call, pick in takers)
+            and all(ignored in (None, kind) for ignored in ignores)
+        ):
             self.value_calls = (
                 kind,
                 tuple(
-                    (pick, guard, emit)
-                    for (_, _, guard, emit), pick in zip(calls, value_picks, strict=True)
-                    if pick is not None
+                    (None if pick is same else pick, guard, emit)
+                    for (_, _, guard, emit), pick in takers
                 ),
             )
 
@@ -449,7 +466,7 @@ class _Multicast(Generic[_T]):
         """The observers to notify of the end (the upstream ends once: it is a subscription)."""
         with self._lock:
             observers = self._observers
-            self._set((), (), ())  # nothing reaches an observer after the end
+            self._set((), (), (), ())  # nothing reaches an observer after the end
             return observers
 
 
@@ -461,14 +478,24 @@ Delivery = tuple[
 
 #: What :class:`_Multicast` can deliver from the value of a wrapped item alone:
 #: ``(kind, ((value_pick, guard, emit), ...))`` when every observer is a :class:`Selecting`
-#: one of that one ``kind`` with a ``value_pick``. A producer that would wrap ``value`` in
-#: ``kind`` (the parser, making ``Parsed(value, raw)``) may then deliver
-#: ``value_pick(value)`` to each as the share would deliver ``pick(kind(value, ...))``, and
-#: never make the wrapper.
+#: one of that one ``kind`` with a ``value_pick``, or ignores that kind (``ignores``). A
+#: producer that would wrap ``value`` in ``kind`` (the parser, making ``Parsed(value,
+#: raw)``) may then deliver ``value_pick(value)`` (``value`` itself where ``value_pick`` is
+#: ``None``: :func:`same`) to each as the share would deliver ``pick(kind(value, ...))``,
+#: and never make the wrapper.
 ValueCalls = tuple[
     type,
-    tuple[tuple[Callable[[Any], Any], AutoDetachObserver[Any] | None, Callable[[Any], None]], ...],
+    tuple[
+        tuple[Callable[[Any], Any] | None, AutoDetachObserver[Any] | None, Callable[[Any], None]],
+        ...,
+    ],
 ]
+
+
+def same(value: _V) -> _V:
+    """The ``value_pick`` that selects the value itself (the share's producer gives the value
+    without calling it)."""
+    return value
 
 
 def multicast_of(on_next: Callable[[Any], None]) -> _Multicast[Any] | None:
@@ -492,7 +519,8 @@ class Selecting(Protocol):
     It may also have ``value_pick``, a callable such that ``pick(item)`` is
     ``value_pick(item.value)`` for every item of ``kind``: a producer that makes such items
     (the parser's ``Parsed(value, raw)``) may then give this observer ``value_pick(value)``
-    without making the item (:data:`ValueCalls`).
+    without making the item (:data:`ValueCalls`). A plain observer (no ``selection``) may
+    say in ``ignores`` the type of items it does nothing with.
     """
 
     @property
@@ -509,6 +537,18 @@ def _value_pick(observer: abc.ObserverBase[Any], delivery: Delivery) -> Callable
     except Exception:  # noqa: BLE001 - none, or an odd one: the wrapper is always made
         return None
     return pick if callable(pick) else None
+
+
+def _ignores(observer: abc.ObserverBase[Any], delivery: Delivery) -> type | None:
+    """A plain observer's optional ``ignores``: the type of the items its ``on_next`` does
+    nothing with (so a producer need not make them for it); else None."""
+    if delivery[0] is not None:
+        return None
+    try:
+        ignored = observer.ignores  # type: ignore[attr-defined]
+    except Exception:  # noqa: BLE001 - none, or an odd one: it takes everything
+        return None
+    return ignored if isinstance(ignored, type) else None
 
 
 def _delivery(observer: abc.ObserverBase[Any]) -> Delivery:

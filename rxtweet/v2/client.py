@@ -517,6 +517,8 @@ class StreamingClient(RulesMixin, ActivitySubscriptionsMixin, BaseStream):
     def _run_ended(self) -> None:
         self._respond = None
 
+    _dispatch_needs_raw = False  # see BaseStream: raw is not read here
+
     def _dispatch(self, response: StreamResponse, raw: bytes = b"") -> None:
         # tweepy's StreamingClient.on_data, after its json.loads.
         tweet = response.data
