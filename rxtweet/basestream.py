@@ -140,10 +140,18 @@ class BaseStream:
         user_agent: the ``User-Agent`` sent (:data:`rxtweet.transport.USER_AGENT`).
     """
 
-    #: Whether :meth:`_dispatch` reads its ``raw`` argument. Without (a class that says so
-    #: gives ``raw`` a default), a run takes the messages' values alone (no ``Parsed`` made
-    #: for them) when nothing else needs them.
+    #: Whether :meth:`_dispatch` reads its ``raw`` argument. A class that sets it False in
+    #: its own body says so of the ``_dispatch`` of that body (and gives ``raw`` a
+    #: default): a run then takes the messages' values alone (no ``Parsed`` made for them)
+    #: while that very ``_dispatch`` is the one in use (not an override, a patch, or one
+    #: set on the instance, which may read ``raw``).
     _dispatch_needs_raw: ClassVar[bool] = True
+    _raw_free_dispatch: ClassVar[Any] = None
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if vars(cls).get("_dispatch_needs_raw") is False:
+            cls._raw_free_dispatch = vars(cls).get("_dispatch")
 
     def __init__(
         self,
@@ -343,7 +351,13 @@ class BaseStream:
             if run.done.is_set():  # disconnect() came first: do not even connect
                 return
             items = connection.items
-            if direct and not self._dispatch_needs_raw and getattr(items, "fused", None):
+            value_only = (
+                direct
+                and not self._dispatch_needs_raw
+                and "_dispatch" not in vars(self)
+                and getattr(type(self), "_dispatch", None) is type(self)._raw_free_dispatch
+            )
+            if value_only and getattr(items, "fused", None):
                 # The messages and the other items as two subscriptions of one share, in
                 # its order: the messages' one a selection of their values, which the
                 # parser can then hand over without making each its Parsed (see

@@ -28,7 +28,6 @@ import threading
 import time
 import weakref
 from collections.abc import Callable, Iterator
-from operator import attrgetter
 from typing import Any
 
 import orjson
@@ -410,6 +409,7 @@ def test_a_subscriber_that_raises_ends_the_stream_as_before(serve: Any) -> None:
     assert fused == plain
     got, connections, messages = fused
     assert connections == 1  # no reconnect: the subscriber's bug ended the stream
+    assert messages == 13  # 1..12 and the errors-only message: 12 counted, nothing after
     error = ("error", "KeyError", "'subscriber bug'")
     assert got["before"] == [*range(1, 13), error]
     assert got["raiser"] == [*range(1, 13), error]  # its on_next recorded 12, then raised
@@ -466,6 +466,12 @@ def test_schedulers_take_and_share_downstream(serve: Any) -> None:
                 log.sub("take", stream.tweets.pipe(ops.map(tid), ops.take(5)))
                 log.sub("take_includes", stream.includes.pipe(ops.take(2)))
                 log.sub("share_a", ids)
+                log.sub(
+                    "bounded",
+                    stream.tweets.pipe(
+                        ops.map(tid), stream.observe_on_bounded(loop, capacity=10_000)
+                    ),
+                )
 
                 def share_b_leaves(n: int) -> None:
                     if n == 12:
@@ -474,9 +480,10 @@ def test_schedulers_take_and_share_downstream(serve: Any) -> None:
                 log.sub("share_b", ids, share_b_leaves)
                 log.sub("subscribed_on", stream.tweets.pipe(ops.subscribe_on(pool), ops.map(tid)))
                 # subscribe_on joins from the pool's thread: wait for it, inside the hold.
-                assert wait_until(lambda: connection._shared.subscribers == 6, 2.0)
+                assert wait_until(lambda: connection._shared.subscribers == 7, 2.0)
             got = log.wait()
-            assert wait_until(lambda: type(got["observed_on"][-1]) is tuple, 2.0)  # its end
+            for name in ("observed_on", "bounded"):  # their ends, on the loop's thread
+                assert wait_until(lambda: type(got[name][-1]) is tuple, 2.0)  # noqa: B023
         finally:
             loop.dispose()
             pool.executor.shutdown(wait=True)
@@ -488,6 +495,7 @@ def test_schedulers_take_and_share_downstream(serve: Any) -> None:
     end = fused["witness"][-1]
     everything = [*range(1, 41), end]
     assert fused["observed_on"] == fused["share_a"] == fused["subscribed_on"] == everything
+    assert fused["bounded"] == everything
     assert fused["take"] == [1, 2, 3, 4, 5, "completed"]
     assert len(fused["take_includes"]) == 3 and fused["take_includes"][-1] == "completed"
     assert fused["share_b"] == list(range(1, 13))
@@ -584,7 +592,9 @@ def test_partitions_and_deduplication_keep_the_share_way(serve: Any, replicas: b
                 else Feed([[tweet(n) for n in range(102, 131)]], first=101)
             ),
         )
-        keyed = {(1, 0): first[1], (1, 1): second[1]} if replicas else {1: first[1], 2: second[1]}
+        keyed: Any = (
+            {(1, 0): first[1], (1, 1): second[1]} if replicas else {1: first[1], 2: second[1]}
+        )
         merged: Any = MergedConnection(keyed)
         source = Deduplicated(merged, identity_for("tweets")) if replicas else merged
         stream = TweetStream(source)
@@ -720,7 +730,7 @@ def test_churn_from_another_thread_while_reads_are_delivered(serve: Any) -> None
     server, connection = serve(Feed(groups, pause=0.003))
     stream = TweetStream(connection)
     keeper: list[int] = []
-    texts: list[str] = []
+    texts: list[Any] = []
     done = threading.Event()
     churned: list[tuple[str, list[int], int]] = []
 
@@ -769,7 +779,9 @@ def test_churn_from_another_thread_while_reads_are_delivered(serve: Any) -> None
     try:
         with counting_parsed() as made, stream.hold():
             stream.tweets.subscribe(lambda t: keeper.append(tid(t)), ignore)
-            stream.select(lambda r: r.data.text).subscribe(texts.append, lambda _: done.set())
+            stream.select(lambda r: r.data and r.data.text).subscribe(
+                texts.append, lambda _: done.set()
+            )
             thread.start()
         assert done.wait(5.0)
     finally:
@@ -788,3 +800,97 @@ def test_churn_from_another_thread_while_reads_are_delivered(serve: Any) -> None
             assert got == list(range(got[0], got[0] + len(got))), name
         assert len(got) - at_dispose <= 1, name
     assert 0 < len(made) < total  # both ways ran
+
+
+# --- nothing kept alive longer -------------------------------------------------------------
+
+
+class Picker:
+    """A pick (a callable object) that records what it saw."""
+
+    def __init__(self) -> None:
+        self.seen: list[int] = []
+
+    def __call__(self, response: Any) -> Any:
+        if response.data is None:
+            return None
+        self.seen.append(tid(response.data))
+        return response.data
+
+
+class Leaver:
+    """A subscriber object that disposes its own subscription at tweet ``at``."""
+
+    def __init__(self, at: int) -> None:
+        self.at = at
+        self.got: list[int] = []
+        self.subscription: abc.DisposableBase | None = None
+
+    def on_next(self, tweet: Any) -> None:
+        self.got.append(tid(tweet))
+        if tid(tweet) == self.at and self.subscription is not None:
+            self.subscription.dispose()
+
+
+def test_a_subscriber_and_its_pick_are_freed_once_disposed_while_the_stream_goes_on(
+    serve: Any,
+) -> None:
+    def scenario() -> Any:
+        disposed = threading.Event()
+        server, connection = serve(Feed(halves(mixed(30)), gates={1: disposed}))
+        stream = TweetStream(connection)
+        log = Log()
+        refs: dict[str, weakref.ref[Any]] = {}
+        alive_at_20: dict[str, bool] = {}
+
+        def check(tweet: Any) -> None:
+            if tid(tweet) == 20:  # on the reader thread, in the middle of a read
+                gc.collect()
+                alive_at_20.update({name: ref() is not None for name, ref in refs.items()})
+
+        def make_leavers() -> None:  # no reference left in this frame
+            leaver, picker = Leaver(at=5), Picker()
+            leaver.subscription = stream.select(picker).subscribe(leaver.on_next)
+            refs["leaver"], refs["picker"] = weakref.ref(leaver), weakref.ref(picker)
+            outside = Leaver(at=0)
+            subscription = stream.tweets.subscribe(outside.on_next)
+            refs["outside"] = weakref.ref(outside)
+            log.subs["outside"] = subscription
+
+        with stream.hold():
+            log.sub("witness", stream.tweets, check, witness=True)
+            make_leavers()
+        assert wait_until(lambda: connection.stats.messages >= 8, 2.0)
+        log.subs.pop("outside").dispose()  # from the test's thread, between two reads
+        disposed.set()
+        got = log.wait()
+        assert server.connections == 1
+        return alive_at_20, [x for x in got["witness"] if type(x) is int]
+
+    fused, plain, made_fused, made_plain = both(scenario)
+    assert fused == plain
+    assert fused[0] == {"leaver": False, "picker": False, "outside": False}
+    assert fused[1] == list(range(1, 31))
+    assert made_fused < made_plain
+
+
+def test_nothing_of_a_finished_stream_is_kept(serve: Any) -> None:
+    def scenario() -> list[bool]:
+        feed = Feed(halves(mixed(20)))
+        _, connection = serve(feed)
+        stream = TweetStream(connection)
+        picker, leaver = Picker(), Leaver(at=-1)
+        done = threading.Event()
+        with stream.hold():
+            stream.select(picker).subscribe(leaver.on_next, lambda _: done.set())
+        assert done.wait(2.0)
+        assert wait_until(lambda: not reader_threads(), 2.0)
+        refs = [weakref.ref(x) for x in (stream, picker, leaver, connection)]
+        feed.connection = None
+        del stream, picker, leaver, connection, feed
+        gc.collect()
+        return [ref() is None for ref in refs]
+
+    fused, plain, made_fused, made_plain = both(scenario)
+    assert fused == plain == [True, True, True, True]
+    assert made_fused < made_plain

@@ -14,6 +14,8 @@ without being a subscriber: it neither opens a connection nor keeps one open. Me
 
 from __future__ import annotations
 
+import contextlib
+import inspect
 import logging
 import sys
 import threading
@@ -52,16 +54,33 @@ _BLOCKING_CODE: Final[frozenset[CodeType]] = frozenset(
 _BLOCKING_DEPTH: Final = 64
 
 
-def _blocking_call_on_stack() -> bool:
-    """Whether this thread is inside one of :data:`_BLOCKING_CODE`'s calls."""
+def _blocking_call_on_stack(since: FrameType | None = None) -> bool:
+    """Whether this thread is inside one of :data:`_BLOCKING_CODE`'s calls made after (in a
+    frame newer than) ``since``: a blocking call that was already running when ``since``
+    began (the ``with hold()`` of code called from inside a ``.run()``) is not one."""
     frame: FrameType | None = sys._getframe(2)
     for _ in range(_BLOCKING_DEPTH):
-        if frame is None:
+        if frame is None or frame is since:
             return False
         if frame.f_code in _BLOCKING_CODE:
             return True
         frame = frame.f_back
     return False
+
+
+_ENTER_CODE: Final = contextlib._GeneratorContextManager.__enter__.__code__
+
+
+def _with_statement_frame() -> FrameType | None:
+    """The frame of the ``with`` statement that is entering :meth:`SharedConnection.hold`
+    (from inside it), past the context managers that wrap it (``Connection.hold``, a
+    stream's ``hold``): theirs are generator frames, off the stack while the block runs."""
+    frame: FrameType | None = sys._getframe(2)
+    while frame is not None and (
+        frame.f_code.co_flags & inspect.CO_GENERATOR or frame.f_code is _ENTER_CODE
+    ):
+        frame = frame.f_back
+    return frame
 
 
 class SharedObservable(Observable[_T]):
@@ -114,6 +133,8 @@ class SharedConnection(Generic[_T]):
         self._holds = 0
         # The threads inside hold() now (with their depth): only they can deadlock on it.
         self._holders: dict[int, int] = {}
+        # Per such thread, the frame of its outermost hold() (the with statement's).
+        self._hold_frames: dict[int, FrameType] = {}
         # Passive taps: added to every share's observers, never counted (see tap()).
         self._taps: tuple[_Tap[_T], ...] = ()
 
@@ -216,6 +237,10 @@ class SharedConnection(Generic[_T]):
         with self._lock:
             self._holds += 1
             self._holders[me] = self._holders.get(me, 0) + 1
+            if me not in self._hold_frames:
+                frame = _with_statement_frame()
+                if frame is not None:
+                    self._hold_frames[me] = frame
         try:
             yield
         finally:
@@ -224,6 +249,8 @@ class SharedConnection(Generic[_T]):
                 depth = self._holders.pop(me) - 1
                 if depth:
                     self._holders[me] = depth
+                else:
+                    self._hold_frames.pop(me, None)
                 subject = self._claim_connection()
             if subject is not None:
                 self._connect(subject)
@@ -231,8 +258,10 @@ class SharedConnection(Generic[_T]):
     def _subscribe(
         self, observer: abc.ObserverBase[_T], scheduler: abc.SchedulerBase | None = None
     ) -> abc.DisposableBase:
-        # Read without the lock: only this thread adds or removes its own entry.
-        if threading.get_ident() in self._holders and _blocking_call_on_stack():
+        # Read without the lock: only this thread adds or removes its own entry. Only a
+        # blocking call made inside the hold (after its with statement) can never end.
+        me = threading.get_ident()
+        if me in self._holders and _blocking_call_on_stack(self._hold_frames.get(me)):
             error = BlockedInsideHold(
                 "a blocking wait (.run(), await) inside 'with stream.hold():' would never "
                 "end: the connection opens when the block ends. Subscribe inside the block, "
