@@ -190,3 +190,19 @@ class Shouting(StreamResponse):
     def data(self) -> Tweet | None:
         tweet = super().data
         return None if tweet is None else Tweet({**tweet.data, "text": tweet.text.upper()})
+
+
+def count_parsed(monkeypatch: Any) -> list[int]:
+    """A list that gets an entry for each ``Parsed`` the parser makes from now on (for tests
+    of the deliveries that make none)."""
+    from rxtweet import parse as parse_module
+
+    made: list[int] = []
+    real = parse_module._new_tuple
+
+    def counting(cls: Any, items: Any) -> Any:
+        made.append(1)
+        return real(cls, items)
+
+    monkeypatch.setattr(parse_module, "_new_tuple", counting)
+    return made

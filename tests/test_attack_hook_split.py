@@ -34,11 +34,10 @@ import pytest
 import reactivex
 from reactivex import abc
 from reactivex.disposable import Disposable
-from support import reader_threads, wait_until
+from support import count_parsed, reader_threads, wait_until
 
 from rxtweet import ReconnectPolicy, StreamingClient, StreamResponse, StreamRule, Tweet, substreams
 from rxtweet import basestream as basestream_module
-from rxtweet import parse as parse_module
 from rxtweet.events import Reconnecting, StreamEvent
 from rxtweet.metrics import metrics_of
 from rxtweet.testing import Attempt, FakeStreamServer
@@ -249,14 +248,7 @@ def test_the_value_path_is_taken_by_these_runs(
 ) -> None:
     # The premise of every comparison below: paced reads make the split run hand most
     # messages over as values (no Parsed made), the single one makes one per message.
-    made: list[int] = []
-    real = parse_module._new_tuple
-
-    def counting(cls: Any, items: Any) -> Any:
-        made.append(1)
-        return real(cls, items)
-
-    monkeypatch.setattr(parse_module, "_new_tuple", counting)
+    made = count_parsed(monkeypatch)
     messages = [tweet(n) for n in range(1, 11)]
     run(messages, [paced(10)], single=False, ways=ways, act={("closed", None): "disconnect"})
     split_made = len(made)

@@ -12,9 +12,9 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from support import count_parsed
 
 from rxtweet import ReconnectPolicy, StreamingClient, StreamResponse, Tweet
-from rxtweet import parse as parse_module
 from rxtweet.events import StreamEvent
 from rxtweet.substreams import select_other_items
 from rxtweet.testing import Attempt, FakeStreamServer
@@ -106,18 +106,6 @@ def _run(client: Recorder, server: FakeStreamServer) -> list[tuple[str, Any]]:
     return client.calls
 
 
-def _parsed_made(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    made: list[int] = []
-    real = parse_module._new_tuple
-
-    def counting(cls: Any, items: Any) -> Any:
-        made.append(1)
-        return real(cls, items)
-
-    monkeypatch.setattr(parse_module, "_new_tuple", counting)
-    return made
-
-
 @pytest.mark.parametrize("client_type", [Recorder, WithOnData])
 def test_the_hooks_are_called_as_one_subscription_called_them(
     fake: FakeStreamServer, client_type: type[Recorder]
@@ -136,7 +124,7 @@ def test_the_hooks_are_called_as_one_subscription_called_them(
 def test_the_hook_face_makes_no_parsed_for_its_messages(
     fake: FakeStreamServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    made = _parsed_made(monkeypatch)
+    made = count_parsed(monkeypatch)
     client = Recorder()
     _run(client, fake)
     assert [name for name, _ in client.calls].count("tweet") == 7
@@ -148,7 +136,7 @@ def test_the_hook_face_makes_no_parsed_for_its_messages(
 def test_an_on_data_override_gets_every_raw_line(
     fake: FakeStreamServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    made = _parsed_made(monkeypatch)
+    made = count_parsed(monkeypatch)
     client = WithOnData()
     _run(client, fake)
     assert [name for name, _ in client.calls].count("data") == 1 + 3 * (len(MESSAGES) - 1)

@@ -19,6 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from reactivex import Observable
 from reactivex import operators as ops
+from support import count_parsed
 
 from rxtweet import parse as parse_module
 from rxtweet.connection import Connection
@@ -87,16 +88,20 @@ def _comparable(item: Any) -> Any:
     return repr(item)
 
 
-def _run(batch: list[bytes], subs: list[tuple[str, int | None, int | None]]) -> list[Any]:
-    """Each subscriber's items (as reprs) and end, one read of ``batch``."""
-    transport = OneRead(lambda _: reactivex.from_iterable(batch))
+def _stream(batch: list[bytes]) -> TweetStream:
+    """A v2 stream over one connection whose server sends ``batch`` (in two reads), once."""
     connection: Connection[Any] = Connection(
         StreamRequest("GET", "https://api.x.com/2/tweets/sample/stream"),
-        transport=transport,
+        transport=OneRead(lambda _: reactivex.from_iterable(batch)),
         convert=to_stream_response,
         policy=ReconnectPolicy(max_retries=0),
     )
-    stream = TweetStream(connection)
+    return TweetStream(connection)
+
+
+def _run(batch: list[bytes], subs: list[tuple[str, int | None, int | None]]) -> list[Any]:
+    """Each subscriber's items (as reprs) and end, one read of ``batch``."""
+    stream = _stream(batch)
     got: list[list[Any]] = [[] for _ in subs]
     ended = [threading.Event() for _ in subs]
     with stream.hold():
@@ -141,14 +146,7 @@ def test_value_delivery_gives_what_the_share_gives(
 
 def test_selecting_subscribers_are_served_from_the_value(monkeypatch: pytest.MonkeyPatch) -> None:
     # Otherwise the equivalence above would hold trivially: count the Parsed made.
-    made: list[int] = []
-    real = parse_module._new_tuple
-
-    def counting(cls: Any, items: Any) -> Any:
-        made.append(1)
-        return real(cls, items)
-
-    monkeypatch.setattr(parse_module, "_new_tuple", counting)
+    made = count_parsed(monkeypatch)
     batch = [LINES["tweet"].replace(b"%d", b"%d" % n) for n in range(1, 7)]
     assert _run(batch, [("tweets", None, None), ("includes", None, None)])[0][:6] == [
         repr(to_stream_response({"data": {"id": str(n), "text": f"t{n}"}}).data)
@@ -164,26 +162,8 @@ def test_a_plain_subscriber_joining_mid_read_gets_the_parsed_items(
 ) -> None:
     # A tweets subscriber that, at its second tweet, subscribes to items: from the next
     # message on, the share's way (items needs the Parsed); the tweets go on in order.
-    made: list[int] = []
-    real = parse_module._new_tuple
-
-    def counting(cls: Any, items: Any) -> Any:
-        made.append(1)
-        return real(cls, items)
-
-    monkeypatch.setattr(parse_module, "_new_tuple", counting)
-    transport = OneRead(
-        lambda _: reactivex.from_iterable(
-            [LINES["tweet"].replace(b"%d", b"%d" % n) for n in range(1, 7)]
-        )
-    )
-    connection: Connection[Any] = Connection(
-        StreamRequest("GET", "https://api.x.com/2/tweets/sample/stream"),
-        transport=transport,
-        convert=to_stream_response,
-        policy=ReconnectPolicy(max_retries=0),
-    )
-    stream = TweetStream(connection)
+    made = count_parsed(monkeypatch)
+    stream = _stream([LINES["tweet"].replace(b"%d", b"%d" % n) for n in range(1, 7)])
     tweets: list[str] = []
     items: list[Any] = []
 
