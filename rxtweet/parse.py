@@ -443,10 +443,17 @@ def batch_parser(
     subscribers) and every subscriber only selects from messages (``stream.tweets`` and the
     like: :data:`~rxtweet.operators.share.ValueCalls`), a message is delivered to them
     here, as the share would, without making its ``Parsed``: the same items, order, thread
-    and errors, two Python calls and three temporary tuples less per message.
+    and errors, two Python calls and three temporary tuples less per message. When that is
+    one subscriber whose pick ``convert`` can make straight from the message
+    (``convert.projections``: v2's ``tweets``), it is made so.
     """
     loads, table, big_int = _orjson_loads, _DIGIT_TABLE, _BIG_INT
     new_tuple = _new_tuple
+    # convert.projections: {pick: make} where make(doc) is pick(convert(doc)), with the same
+    # errors (v2's tweets: rxtweet.v2.convert.PROJECTIONS); by identity of the pick.
+    projections = {
+        id(pick): make for pick, make in (getattr(convert, "projections", None) or {}).items()
+    }
 
     def parse(
         lines: Sequence[bytes],
@@ -460,6 +467,8 @@ def batch_parser(
             data_of, other, skipped = tally.data_of, tally.on_other, tally.skipped
         # The share emit belongs to, if its subscribers may be given a message's value.
         share = multicast_of(emit) if keep_raw and tally is None else None
+        known_calls: Any = None
+        project: Callable[[dict[str, Any]], Any] | None = None
         try:
             for line in lines:
                 if stopped[0]:
@@ -485,8 +494,17 @@ def batch_parser(
                         if type(doc) is not dict:
                             doc = MalformedMessage(line, REASON_NOT_OBJECT)
                 if type(doc) is dict:
+                    # What the share's subscribers may be given from the value alone (see
+                    # below): read per message, as subscribers come and go. One whose pick
+                    # the converter can make straight from the message gets it made so.
+                    calls = share.value_calls if share is not None else None
+                    if calls is not known_calls:  # subscribers came or went (rarely)
+                        known_calls = calls
+                        project = None
+                        if calls is not None and projections and len(calls[1]) == 1:
+                            project = projections.get(id(calls[1][0][0]))
                     try:
-                        item: Any = convert(doc)
+                        item: Any = convert(doc) if project is None else project(doc)
                     except Exception as exc:  # noqa: BLE001 - any failure = bad shape
                         item = MalformedMessage(line, REASON_CONVERT)
                         _report(item, stats, f": {type(exc).__name__}: {exc}"[:200])
@@ -500,18 +518,18 @@ def batch_parser(
                             skipped.append(converted - 1 + others)  # type: ignore[union-attr]
                             other(item)  # type: ignore[misc]
                             continue
-                        if share is not None:
-                            # The share's own delivery (see _Multicast.on_next), from the
-                            # value: read per message, as subscribers come and go.
-                            calls = share.value_calls
-                            if calls is not None and calls[0] is Parsed:
-                                for pick, guard, call in calls[1]:
-                                    picked = item if pick is None else pick(item)
-                                    if picked is not None and (
-                                        guard is None or not guard.is_stopped
-                                    ):
-                                        call(picked)
+                        if calls is not None and calls[0] is Parsed:
+                            # The share's own delivery (see _Multicast.on_next), from the value.
+                            if project is not None:  # item is the one subscriber's pick
+                                _, guard, call = calls[1][0]
+                                if item is not None and (guard is None or not guard.is_stopped):
+                                    call(item)
                                 continue
+                            for pick, guard, call in calls[1]:
+                                picked = item if pick is None else pick(item)
+                                if picked is not None and (guard is None or not guard.is_stopped):
+                                    call(picked)
+                            continue
                         if keep_raw:
                             item = new_tuple(Parsed, (item, line))
                         emit(item)

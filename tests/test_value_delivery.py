@@ -205,3 +205,109 @@ def test_value_calls_follow_the_subscribers() -> None:
         assert multicast.value_calls is not None
         tweets.dispose()
     assert multicast.value_calls is None
+
+
+def test_a_tweets_only_subscriber_gets_its_tweets_made_straight(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # One subscriber of tweets: the parser makes each Tweet without its StreamResponse
+    # (convert.PROJECTIONS); two subscribers: the response is made and picked from.
+    from rxtweet.v2 import convert as convert_module
+
+    made: list[int] = []
+    real = convert_module.to_stream_tweet
+
+    def counting(doc: dict[str, Any]) -> Any:
+        made.append(1)
+        return real(doc)
+
+    monkeypatch.setitem(convert_module.PROJECTIONS, convert_module.TWEET_OF, counting)
+    batch = [LINES["tweet"].replace(b"%d", b"%d" % n) for n in range(1, 7)]
+    expected = [
+        repr(to_stream_response({"data": {"id": str(n), "text": f"t{n}"}}).data)
+        for n in range(1, 7)
+    ]
+    assert _run(batch, [("tweets", None, None)])[0][:6] == expected
+    assert len(made) == 5  # all but the first read's message (it waits for the first data)
+    assert _run(batch, [("tweets", None, None), ("includes", None, None)])[0][:6] == expected
+    assert len(made) == 5
+
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=5),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
+DOCS = st.fixed_dictionaries(
+    {},
+    optional={
+        "data": st.one_of(
+            JSON,
+            st.fixed_dictionaries(
+                {"id": st.one_of(st.from_regex(r"\A[0-9]{1,19}\Z"), JSON), "text": st.text()}
+            ),
+        ),
+        "includes": JSON,
+        "errors": st.one_of(JSON, st.lists(st.dictionaries(st.text(max_size=3), JSON))),
+        "matching_rules": st.one_of(
+            JSON, st.lists(st.fixed_dictionaries({"id": JSON, "tag": JSON}))
+        ),
+        "other": JSON,
+    },
+)
+
+
+def _outcome(make: Callable[[dict[str, Any]], Any], doc: dict[str, Any]) -> Any:
+    try:
+        made = make(doc)
+    except Exception as exc:  # the outcome is what is compared
+        return ("raised", type(exc), str(exc))
+    return None if made is None else ("tweet", type(made), made.data)
+
+
+@given(DOCS)
+@settings(max_examples=400, deadline=None)
+def test_to_stream_tweet_is_to_stream_response_then_data(doc: dict[str, Any]) -> None:
+    from rxtweet.v2.convert import to_stream_tweet
+
+    def via_response(doc: dict[str, Any]) -> Any:
+        return to_stream_response(doc).data
+
+    assert _outcome(to_stream_tweet, doc) == _outcome(via_response, doc)
+
+
+def test_the_projection_follows_the_subscribers_within_a_read(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The tweets subscriber alone (tweets made straight), then with an includes subscriber it
+    # adds at its 2nd tweet (responses made and picked from), then alone again when that one
+    # has taken two includes (take(2)): every tweet once, in order, on both ways.
+    from rxtweet.v2 import convert as convert_module
+
+    made: list[int] = []
+    real = convert_module.to_stream_tweet
+
+    def counting(doc: dict[str, Any]) -> Any:
+        made.append(1)
+        return real(doc)
+
+    monkeypatch.setitem(convert_module.PROJECTIONS, convert_module.TWEET_OF, counting)
+    batch = [LINES["full"].replace(b"%d", b"%d" % n) for n in range(1, 9)]
+    stream = _stream(batch)
+    tweets: list[str] = []
+    includes: list[Any] = []
+
+    def on_tweet(tweet: Any) -> None:
+        tweets.append(tweet.text)
+        if len(tweets) == 2:
+            stream.includes.pipe(ops.take(2)).subscribe(includes.append)
+
+    done = threading.Event()
+    stream.tweets.subscribe(on_tweet, lambda _: done.set(), done.set)
+    assert done.wait(2)
+    assert tweets == [f"f{n}" for n in range(1, 9)]
+    assert [sorted(value) for value in includes] == [["users"], ["users"]]
+    # made straight: t2 (t1 was the first read's), then t5-t8 once includes had left
+    assert len(made) == 1 + 4

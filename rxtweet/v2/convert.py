@@ -15,7 +15,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from itertools import repeat
-from typing import Any
+from operator import attrgetter
+from typing import Any, Final
 
 from reactivex import Observable
 
@@ -89,27 +90,62 @@ def to_stream_response(doc: dict[str, Any]) -> StreamResponse:
     # The parts are converted when first read (StreamResponse is lazy); their shapes are
     # checked now, so that a bad one makes this line malformed, not a later read fail.
     if tweet is None or len(doc) > 1:
-        includes = doc.get("includes")
-        if includes is not None and type(includes) is not dict:
-            raise TypeError(f"'includes' is {type(includes).__name__}, not an object")
-        errors = doc.get("errors")
-        # all(map(isinstance, ...)): C calls only, where a generator would cost ~0.1 us.
-        if errors is not None and (
-            type(errors) is not list or not all(map(isinstance, errors, repeat(dict)))
-        ):
-            raise TypeError("'errors' is not a list of objects")
-        rules = doc.get("matching_rules")
-        # Rule objects with a scalar id or none (str() of any other could fail when the rules
-        # are read, later); dict.get raises TypeError for a rule that is not an object.
-        if rules is not None and (
-            type(rules) is not list
-            or not _RULE_ID_TYPES.issuperset(map(type, map(dict.get, rules, repeat("id"))))
-        ):
-            raise TypeError("'matching_rules' is not a list of objects with scalar ids")
+        _check_parts(doc)
     response: StreamResponse = _new_object(StreamResponse)
     response._data = tweet
     response._doc = doc
     return response
+
+
+def to_stream_tweet(doc: dict[str, Any]) -> Tweet | None:
+    """``to_stream_response(doc).data``, without making the response: the same checks, the
+    same errors (for a consumer of the tweets alone, see :data:`PROJECTIONS`)."""
+    data = doc.get("data")
+    if type(data) is dict:
+        key = data.get("id")
+        if not ((type(key) is str and key.isascii() and key.encode().isdigit()) or _other_id(key)):
+            raise TypeError(f"'data.id' is not an id: {type(key).__name__}")
+        made: Tweet = _new_object(Tweet)
+        made.data = data
+        if len(doc) > 1:
+            _check_parts(doc)
+        return made
+    if data is None:
+        _check_parts(doc)
+        return None
+    raise TypeError(f"'data' is {type(data).__name__}, not an object")
+
+
+def _check_parts(doc: dict[str, Any]) -> None:
+    """Raise if a message's ``includes``, ``errors`` or ``matching_rules`` is not X's shape
+    (see :func:`to_stream_response`)."""
+    includes = doc.get("includes")
+    if includes is not None and type(includes) is not dict:
+        raise TypeError(f"'includes' is {type(includes).__name__}, not an object")
+    errors = doc.get("errors")
+    # all(map(isinstance, ...)): C calls only, where a generator would cost ~0.1 us.
+    if errors is not None and (
+        type(errors) is not list or not all(map(isinstance, errors, repeat(dict)))
+    ):
+        raise TypeError("'errors' is not a list of objects")
+    rules = doc.get("matching_rules")
+    # Rule objects with a scalar id or none (str() of any other could fail when the rules
+    # are read, later); dict.get raises TypeError for a rule that is not an object.
+    if rules is not None and (
+        type(rules) is not list
+        or not _RULE_ID_TYPES.issuperset(map(type, map(dict.get, rules, repeat("id"))))
+    ):
+        raise TypeError("'matching_rules' is not a list of objects with scalar ids")
+
+
+#: The picks of a response that a parser may make straight from the message (see
+#: :func:`~rxtweet.parse.batch_parser`): ``tweets``' ``attrgetter("data")`` is
+#: :func:`to_stream_tweet`. Attached to :func:`to_stream_response` as ``projections``.
+TWEET_OF: Final = attrgetter("data")
+PROJECTIONS: Final[dict[Callable[[Any], Any], Callable[[dict[str, Any]], Any]]] = {
+    TWEET_OF: to_stream_tweet
+}
+to_stream_response.projections = PROJECTIONS  # type: ignore[attr-defined]
 
 
 def is_v2_data(response: StreamResponse) -> bool:

@@ -3,13 +3,13 @@
 
 from __future__ import annotations
 
-import operator
 from collections.abc import Callable
 from typing import Any
 
 from reactivex import Observable
 
 from ..substreams import ItemSource, Substreams
+from .convert import TWEET_OF
 from .models import StreamResponse, StreamRule, Tweet
 
 __all__ = ["TweetStream"]
@@ -54,7 +54,9 @@ def _identity(response: StreamResponse) -> StreamResponse:
 
 
 # C code, not a Python function: the pick of the hottest substream runs once a message.
-_tweet_of: Callable[[StreamResponse], Tweet | None] = operator.attrgetter("data")
+# The convert module's own: a parser that sees it alone may make the tweet straight from
+# the message (convert.PROJECTIONS).
+_tweet_of: Callable[[StreamResponse], Tweet | None] = TWEET_OF
 
 
 def _includes_of(response: StreamResponse) -> dict[str, Any] | None:
