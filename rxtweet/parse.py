@@ -406,6 +406,23 @@ class ReadTally:
         self.skipped: list[int] = []
 
 
+def _projections_of(convert: Callable[[dict[str, Any]], Any]) -> dict[int, Any]:
+    """``convert.projections``, ``(convert, {pick: make})`` where ``make(doc)`` is
+    ``pick(convert(doc))`` with the same errors (v2's tweets:
+    :data:`rxtweet.v2.convert.PROJECTIONS`), keyed by the pick's identity; ``{}`` for any
+    other ``convert`` (one that wraps it, copying its attributes, or a mock)."""
+    try:
+        owned = convert.projections  # type: ignore[attr-defined]
+    except Exception:  # noqa: BLE001 - none, or an odd one: no projection
+        return {}
+    if type(owned) is not tuple or len(owned) != 2 or owned[0] is not convert:
+        return {}
+    table = owned[1]
+    if type(table) is not dict:
+        return {}
+    return {id(pick): make for pick, make in table.items() if callable(make)}
+
+
 class BatchParser(Protocol):
     """What :func:`batch_parser` returns."""
 
@@ -449,11 +466,7 @@ def batch_parser(
     """
     loads, table, big_int = _orjson_loads, _DIGIT_TABLE, _BIG_INT
     new_tuple = _new_tuple
-    # convert.projections: {pick: make} where make(doc) is pick(convert(doc)), with the same
-    # errors (v2's tweets: rxtweet.v2.convert.PROJECTIONS); by identity of the pick.
-    projections = {
-        id(pick): make for pick, make in (getattr(convert, "projections", None) or {}).items()
-    }
+    projections = _projections_of(convert)
 
     def parse(
         lines: Sequence[bytes],

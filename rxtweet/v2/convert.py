@@ -140,12 +140,14 @@ def _check_parts(doc: dict[str, Any]) -> None:
 
 #: The picks of a response that a parser may make straight from the message (see
 #: :func:`~rxtweet.parse.batch_parser`): ``tweets``' ``attrgetter("data")`` is
-#: :func:`to_stream_tweet`. Attached to :func:`to_stream_response` as ``projections``.
+#: :func:`to_stream_tweet`. Attached to :func:`to_stream_response` as ``projections``,
+#: with the function they stand for: a wrapper that copies its attributes
+#: (``functools.wraps``) does not pass for it.
 TWEET_OF: Final = attrgetter("data")
 PROJECTIONS: Final[dict[Callable[[Any], Any], Callable[[dict[str, Any]], Any]]] = {
     TWEET_OF: to_stream_tweet
 }
-to_stream_response.projections = PROJECTIONS  # type: ignore[attr-defined]
+to_stream_response.projections = (to_stream_response, PROJECTIONS)  # type: ignore[attr-defined]
 
 
 def is_v2_data(response: StreamResponse) -> bool:
