@@ -26,6 +26,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from delivery_harness import serve  # noqa: F401 - a fixture, for the delivery tests
 from support import reader_threads, wait_until
 
 from rxtweet.testing import FakeStreamServer

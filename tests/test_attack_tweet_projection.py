@@ -35,12 +35,13 @@ from operator import attrgetter
 from typing import Any
 from unittest import mock
 
+import delivery_harness
 import pytest
+from delivery_harness import HEAD, Feed, Hooks, Serve, full, tweet
 from reactivex import Observable, abc
 from reactivex import operators as ops
 from support import RawServer, chunk, reader_threads, wait_until
 
-from rxtweet import StreamingClient
 from rxtweet.connection import Connection
 from rxtweet.http import StreamRequest
 from rxtweet.parse import REASON_CONVERT, Parsed
@@ -55,21 +56,6 @@ from rxtweet.v2.labels import LabelConverter, to_label_response
 from rxtweet.v2.likes import to_like_response
 from rxtweet.v2.stream import TweetStream
 
-HEAD = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
-ONCE = ReconnectPolicy(max_retries=0)  # the server's end of the body ends the stream
-
-
-def tweet(n: int) -> bytes:
-    return b'{"data":{"id":"%d","text":"t%d"}}' % (n, n)
-
-
-def full(n: int) -> bytes:
-    return (
-        b'{"data":{"id":"%d","text":"f%d","author_id":"9"},'
-        b'"includes":{"users":[{"id":"9","name":"n","username":"u"}]},'
-        b'"matching_rules":[{"id":"5","tag":"x"}]}' % (n, n)
-    )
-
 
 def mixed(first: int, last: int) -> list[bytes]:
     """Tweets first..last, every 3rd with includes and rules, with a keep-alive, a malformed
@@ -83,65 +69,6 @@ def mixed(first: int, last: int) -> list[bytes]:
 
 
 # --- a real server that sends whole reads ---------------------------------------------------
-
-
-class Feed:
-    """A :class:`RawServer` handler: ``first`` alone, then (once ``connection`` has parsed
-    it) each group of lines as one chunk (one read, as a rule), each group after its gate
-    (if any), then the body's end."""
-
-    def __init__(
-        self,
-        groups: list[list[bytes]],
-        *,
-        first: bytes = tweet(1),
-        pause: float = 0.0,
-        gates: dict[int, threading.Event] | None = None,
-    ) -> None:
-        self.groups = groups
-        self.first = first
-        self.pause = pause
-        self.gates = gates or {}
-        self.connection: Connection[Any] | None = None
-
-    def __call__(self, conn: socket.socket, _: bytes) -> None:
-        conn.sendall(HEAD + chunk(self.first + b"\r\n"))
-        assert wait_until(lambda: self.connection is not None, 2.0)
-        wait_until(lambda: self.connection.stats.messages >= 1, 2.0)  # type: ignore[union-attr]
-        for index, group in enumerate(self.groups):
-            gate = self.gates.get(index)
-            if gate is not None:
-                gate.wait(2.0)
-            conn.sendall(chunk(b"".join(line + b"\r\n" for line in group)))
-            if self.pause:
-                time.sleep(self.pause)
-        conn.sendall(b"0\r\n\r\n")
-
-
-Serve = Callable[..., tuple[RawServer, Connection[Any]]]
-
-
-@pytest.fixture
-def serve() -> Iterator[Serve]:
-    servers: list[RawServer] = []
-
-    def start(feed: Feed, **kw: Any) -> tuple[RawServer, Connection[Any]]:
-        server = RawServer(feed)
-        servers.append(server)
-        kw.setdefault("policy", ONCE)
-        convert = kw.pop("convert", to_stream_response)
-        connection: Connection[Any] = Connection(
-            StreamRequest("GET", f"{server.url}/2/tweets/sample/stream"), convert, **kw
-        )
-        feed.connection = connection
-        return server, connection
-
-    try:
-        yield start
-    finally:
-        for server in servers:
-            server.close()
-    assert wait_until(lambda: not reader_threads(), 2.0), "a reader thread outlived its test"
 
 
 @contextlib.contextmanager
@@ -184,47 +111,10 @@ def show(item: Any) -> Any:
     return repr(item)
 
 
-class Log:
-    """Named records, each subscriber's items and end; ``ended`` is set by the witness's."""
+class Log(delivery_harness.Log):
+    """The harness's log of named subscribers, in this file's :func:`show` form."""
 
-    def __init__(self) -> None:
-        self.got: dict[str, list[Any]] = {}
-        self.subs: dict[str, abc.DisposableBase] = {}
-        self.ended = threading.Event()
-
-    def sub(
-        self,
-        name: str,
-        source: Observable[Any],
-        on_item: Callable[[Any], None] | None = None,
-        *,
-        witness: bool = False,
-    ) -> None:
-        got = self.got.setdefault(name, [])
-
-        def on_next(item: Any) -> None:
-            got.append(show(item))
-            if on_item is not None:
-                on_item(item)
-
-        def on_error(error: Exception) -> None:
-            got.append(("error", type(error).__name__, str(error)[:80]))
-            if witness:
-                self.ended.set()
-
-        def on_completed() -> None:
-            got.append("completed")
-            if witness:
-                self.ended.set()
-
-        self.subs[name] = source.subscribe(on_next, on_error, on_completed)
-
-    def ids(self, name: str) -> list[int]:
-        return [x[0] for x in self.got[name] if type(x) is tuple and type(x[0]) is int]
-
-    def wait(self) -> dict[str, list[Any]]:
-        assert self.ended.wait(3.0), "the witness never ended"
-        return self.got
+    show = staticmethod(show)
 
 
 # --- to_stream_tweet is to_stream_response(...).data, for every document -------------------
@@ -642,28 +532,6 @@ def test_tweets_with_a_subscriber_of_the_other_items(serve: Serve) -> None:
     assert [x[0] for x in projected["tweets"][:-1]] == list(range(1, 46))
     assert sum("MalformedMessage" in str(x) for x in projected["others"]) == 6
     assert made > 30
-
-
-class Hooks(StreamingClient):
-    """The hook face on a test's connection: records each tweet; leaves at ``leave_at``."""
-
-    def __init__(self, connection: Connection[Any], leave_at: int) -> None:
-        super().__init__("token-of-the-hook-face", daemon=True)
-        self.connection = connection
-        self.leave_at = leave_at
-        self.tweets: list[int] = []
-        self.disconnected = threading.Event()
-
-    def _tweet_source(self, *_: Any) -> Any:
-        return self.connection
-
-    def on_tweet(self, tweet: Any) -> None:
-        self.tweets.append(int(tweet.id))
-        if tweet.id == self.leave_at:
-            self.disconnect()
-
-    def on_disconnect(self) -> None:
-        self.disconnected.set()
 
 
 def test_tweets_and_the_hook_face_on_one_connection(serve: Serve) -> None:

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import contextlib
 import gc
-import socket
 import sys
 import threading
 import time
@@ -30,42 +29,27 @@ import weakref
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import delivery_harness
 import orjson
 import pytest
+from delivery_harness import ONCE, Feed, Hooks, full, tweet
 from reactivex import Observable, abc
 from reactivex import operators as ops
 from reactivex.disposable import Disposable
 from reactivex.scheduler import EventLoopScheduler, ThreadPoolScheduler
 from reactivex.testing import TestScheduler
-from support import RawServer, chunk, reader_threads, wait_until
+from support import reader_threads, wait_until
 
-from rxtweet import StreamingClient
 from rxtweet import parse as parse_module
 from rxtweet.connection import Connection
 from rxtweet.http import StreamRequest
 from rxtweet.metrics import SNOWFLAKE_EPOCH_MS, StreamMetrics, metrics_of
 from rxtweet.parse import Parsed
 from rxtweet.partitions import MergedConnection
-from rxtweet.reconnect import ReconnectPolicy
 from rxtweet.recovery.dedup import Deduplicated
 from rxtweet.v2.convert import to_stream_response
 from rxtweet.v2.identity import identity_for
 from rxtweet.v2.stream import TweetStream
-
-HEAD = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
-ONCE = ReconnectPolicy(max_retries=0)  # the server's end of the body ends the stream
-
-
-def tweet(n: int) -> bytes:
-    return b'{"data":{"id":"%d","text":"t%d"}}' % (n, n)
-
-
-def full(n: int) -> bytes:
-    return (
-        b'{"data":{"id":"%d","text":"f%d","author_id":"9"},'
-        b'"includes":{"users":[{"id":"9","name":"n","username":"u"}]},'
-        b'"matching_rules":[{"id":"5","tag":"x"}]}' % (n, n)
-    )
 
 
 def mixed(last: int) -> list[bytes]:
@@ -84,61 +68,6 @@ def halves(lines: list[bytes]) -> list[list[bytes]]:
 
 
 # --- a real server that sends whole reads ---------------------------------------------------
-
-
-class Feed:
-    """A :class:`RawServer` handler: ``tweet(first)`` alone, then (once ``connection`` has
-    parsed it) each group of lines as one chunk, each group after ``gate`` (if any), then
-    the body's end."""
-
-    def __init__(
-        self,
-        groups: list[list[bytes]],
-        *,
-        first: int = 1,
-        pause: float = 0.0,
-        gates: dict[int, threading.Event] | None = None,
-    ) -> None:
-        self.groups = groups
-        self.first = first
-        self.pause = pause
-        self.gates = gates or {}
-        self.connection: Connection[Any] | None = None
-
-    def __call__(self, conn: socket.socket, _: bytes) -> None:
-        conn.sendall(HEAD + chunk(tweet(self.first) + b"\r\n"))
-        assert wait_until(lambda: self.connection is not None, 2.0)
-        wait_until(lambda: self.connection.stats.messages >= 1, 2.0)  # type: ignore[union-attr]
-        for index, group in enumerate(self.groups):
-            gate = self.gates.get(index)
-            if gate is not None:
-                gate.wait(2.0)
-            conn.sendall(chunk(b"".join(line + b"\r\n" for line in group)))
-            if self.pause:
-                time.sleep(self.pause)
-        conn.sendall(b"0\r\n\r\n")
-
-
-@pytest.fixture
-def serve() -> Iterator[Callable[[Feed], tuple[RawServer, Connection[Any]]]]:
-    servers: list[RawServer] = []
-
-    def start(feed: Feed, **kw: Any) -> tuple[RawServer, Connection[Any]]:
-        server = RawServer(feed)
-        servers.append(server)
-        kw.setdefault("policy", ONCE)
-        connection: Connection[Any] = Connection(
-            StreamRequest("GET", f"{server.url}/2/tweets/sample/stream"), to_stream_response, **kw
-        )
-        feed.connection = connection
-        return server, connection
-
-    try:
-        yield start
-    finally:
-        for server in servers:
-            server.close()
-    assert wait_until(lambda: not reader_threads(), 2.0), "a reader thread outlived its test"
 
 
 @contextlib.contextmanager
@@ -182,47 +111,10 @@ def show(item: Any) -> Any:
     return repr(item)
 
 
-class Log:
-    """Named records, each subscriber's items and end; ``end`` is set by the witness's end."""
+class Log(delivery_harness.Log):
+    """The harness's log of named subscribers, in this file's :func:`show` form."""
 
-    def __init__(self) -> None:
-        self.got: dict[str, list[Any]] = {}
-        self.subs: dict[str, abc.DisposableBase] = {}
-        self.ended = threading.Event()
-
-    def sub(
-        self,
-        name: str,
-        source: Observable[Any],
-        on_item: Callable[[Any], None] | None = None,
-        *,
-        witness: bool = False,
-    ) -> None:
-        got = self.got.setdefault(name, [])
-
-        def on_next(item: Any) -> None:
-            got.append(show(item))
-            if on_item is not None:
-                on_item(item)
-
-        def on_error(error: Exception) -> None:
-            got.append(("error", type(error).__name__, str(error)[:60]))
-            if witness:
-                self.ended.set()
-
-        def on_completed() -> None:
-            got.append("completed")
-            if witness:
-                self.ended.set()
-
-        self.subs[name] = source.subscribe(on_next, on_error, on_completed)
-
-    def ids(self, name: str) -> list[int]:
-        return [x for x in self.got[name] if type(x) is int]
-
-    def wait(self) -> dict[str, list[Any]]:
-        assert self.ended.wait(3.0), "the witness never ended"
-        return self.got
+    show = staticmethod(show)
 
 
 def tid(item: Any) -> int:
@@ -500,28 +392,6 @@ def test_schedulers_take_and_share_downstream(serve: Any) -> None:
     assert len(fused["take_includes"]) == 3 and fused["take_includes"][-1] == "completed"
     assert fused["share_b"] == list(range(1, 13))
     assert made_plain == 41 and made_fused == 1
-
-
-class Hooks(StreamingClient):
-    """The hook face: records each tweet; disconnects itself at tweet ``leave_at``."""
-
-    def __init__(self, connection: Connection[Any], leave_at: int) -> None:
-        super().__init__("token-of-the-hook-face", daemon=True)
-        self.connection = connection
-        self.leave_at = leave_at
-        self.tweets: list[Any] = []
-        self.disconnected = threading.Event()
-
-    def _tweet_source(self, *_: Any) -> Any:  # the test's connection, shared with a stream
-        return self.connection
-
-    def on_tweet(self, tweet: Any) -> None:
-        self.tweets.append(tweet.id)
-        if tweet.id == self.leave_at:
-            self.disconnect()
-
-    def on_disconnect(self) -> None:
-        self.disconnected.set()
 
 
 def test_the_hook_face_and_stream_tweets_on_one_connection(serve: Any) -> None:
