@@ -207,11 +207,9 @@ def test_value_calls_follow_the_subscribers() -> None:
     assert multicast.value_calls is None
 
 
-def test_a_tweets_only_subscriber_gets_its_tweets_made_straight(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    # One subscriber of tweets: the parser makes each Tweet without its StreamResponse
-    # (convert.PROJECTIONS); two subscribers: the response is made and picked from.
+def _count_projected(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """A list that gets an entry for each tweet the parser makes straight from its message
+    (``to_stream_tweet``, the projection of ``tweets``) from now on."""
     from rxtweet.v2 import convert as convert_module
 
     made: list[int] = []
@@ -222,6 +220,15 @@ def test_a_tweets_only_subscriber_gets_its_tweets_made_straight(
         return real(doc)
 
     monkeypatch.setitem(convert_module.PROJECTIONS, convert_module.TWEET_OF, counting)
+    return made
+
+
+def test_a_tweets_only_subscriber_gets_its_tweets_made_straight(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # One subscriber of tweets: the parser makes each Tweet without its StreamResponse
+    # (convert.PROJECTIONS); two subscribers: the response is made and picked from.
+    made = _count_projected(monkeypatch)
     batch = [LINES["tweet"].replace(b"%d", b"%d" % n) for n in range(1, 7)]
     expected = [
         repr(to_stream_response({"data": {"id": str(n), "text": f"t{n}"}}).data)
@@ -284,16 +291,7 @@ def test_the_projection_follows_the_subscribers_within_a_read(
     # The tweets subscriber alone (tweets made straight), then with an includes subscriber it
     # adds at its 2nd tweet (responses made and picked from), then alone again when that one
     # has taken two includes (take(2)): every tweet once, in order, on both ways.
-    from rxtweet.v2 import convert as convert_module
-
-    made: list[int] = []
-    real = convert_module.to_stream_tweet
-
-    def counting(doc: dict[str, Any]) -> Any:
-        made.append(1)
-        return real(doc)
-
-    monkeypatch.setitem(convert_module.PROJECTIONS, convert_module.TWEET_OF, counting)
+    made = _count_projected(monkeypatch)
     batch = [LINES["full"].replace(b"%d", b"%d" % n) for n in range(1, 9)]
     stream = _stream(batch)
     tweets: list[str] = []

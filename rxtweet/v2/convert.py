@@ -100,6 +100,9 @@ def to_stream_response(doc: dict[str, Any]) -> StreamResponse:
 def to_stream_tweet(doc: dict[str, Any]) -> Tweet | None:
     """``to_stream_response(doc).data``, without making the response: the same checks, the
     same errors (for a consumer of the tweets alone, see :data:`PROJECTIONS`)."""
+    # The data and id checks repeat to_stream_response's, not shared through a helper: a
+    # Python call per message would cost a fifth of what this saves (tested equal on any
+    # document: tests/test_value_delivery.py, tests/test_attack_tweet_projection.py).
     data = doc.get("data")
     if type(data) is dict:
         key = data.get("id")
