@@ -15,9 +15,7 @@ parser's job: a line is cut on bytes only, so a multi-byte character cannot be d
 from __future__ import annotations
 
 import logging
-import operator
 from collections.abc import Callable
-from itertools import repeat
 from typing import Final
 
 from .errors import ChunkedEncodingError
@@ -241,8 +239,6 @@ WHOLE_CHUNKS_MAX: Final = 1024
 #: distinct C functions, whose code is no longer in the CPU's caches after an idle wait.
 WHOLE_CHUNKS_MIN_READ: Final = 2048
 
-_minus = operator.sub
-
 #: ``_SIZE_FIELDS[n]`` is the chunk-size field of a chunk holding a line of ``n`` bytes and
 #: its CRLF, as X writes it (``b"%x" % (n + 2)``); for lines up to 4 KiB (~200 KB of memory).
 _SIZE_FIELDS: Final = [b"%x" % (n + 2) for n in range(4096)]
@@ -256,9 +252,7 @@ def _sizes_match(sizes: list[bytes], lengths: list[int]) -> bool:
     if not all(sizes) or not digits.isalnum() or b"x" in digits or b"X" in digits:
         return False
     try:
-        return list(map(_minus, map(int, sizes, repeat(16, len(sizes))), lengths)) == [2] * len(
-            sizes
-        )
+        return [int(size, 16) for size in sizes] == [length + 2 for length in lengths]
     except ValueError:  # a letter that is not a hex digit
         return False
 

@@ -514,7 +514,12 @@ def batch_parser(
                     if calls is not known_calls:  # subscribers came or went (rarely)
                         known_calls = calls
                         project = None
-                        if calls is not None and projections and len(calls[1]) == 1:
+                        if (
+                            calls is not None
+                            and calls[0] is Parsed
+                            and projections
+                            and len(calls[1]) == 1
+                        ):
                             project = projections.get(id(calls[1][0][0]))
                     try:
                         item: Any = convert(doc) if project is None else project(doc)

@@ -394,7 +394,7 @@ class StreamResponse(Sequence[Any]):
             try:
                 return getattr(self, name)
             except AttributeError:
-                setattr(self, name, value)
+                object.__setattr__(self, name, value)  # as __init__: a subclass may refuse
                 return value
 
     @property
