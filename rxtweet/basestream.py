@@ -93,6 +93,12 @@ class _RunState:
         self.over = False
         self.subscription: abc.DisposableBase | None = None
 
+    def hook_lock(self) -> tuple[Callable[[], Any], Callable[[], None], Callable[[], bool]]:
+        """The hook lock's ``acquire``, ``release`` and ``_is_owned``, bound once per run
+        (see :func:`_locker`)."""
+        hooks = self.hooks
+        return hooks.acquire, hooks.release, hooks._is_owned  # type: ignore[attr-defined]
+
 
 class _StreamThread(threading.Thread):
     """The thread of a ``threaded=True`` run. Its :meth:`join` returns only once the run is
@@ -109,6 +115,38 @@ class _StreamThread(threading.Thread):
         if not self._run_state.finished.wait(timeout):
             return
         super().join(None if deadline is None else max(0.0, deadline - time.monotonic()))
+
+
+def _locker(run: _RunState) -> Callable[[Callable[[Any], Any]], Callable[[Any], None]]:
+    """``locked(handle)``: an observer that calls ``handle(item)`` under ``run``'s hook lock,
+    unless the run is over (then it drops the item)."""
+    # The hook lock taken as a with statement would be, without binding __enter__ and
+    # __exit__ for every item (~900 instructions a message). An exception raised as
+    # acquire() returns (an asynchronous one, delivered when the call ends) arrives with
+    # the lock held; one raised while it waits (a signal's, on the main thread) without:
+    # the first handler tells them apart. Between the two try statements there is no
+    # point where CPython delivers an asynchronous exception. (StreamingClient's observer
+    # of lone tweets takes the lock the same way, inline: see its _value_selection.)
+    enter, leave, owned = run.hook_lock()
+
+    def locked(handle: Callable[[Any], Any]) -> Callable[[Any], None]:
+        def on_next(item: Any) -> None:
+            try:
+                enter()
+            except BaseException:
+                if owned():
+                    leave()
+                raise
+            try:
+                if run.over:
+                    return
+                handle(item)
+            finally:
+                leave()
+
+        return on_next
+
+    return locked
 
 
 class BaseStream:
@@ -309,32 +347,7 @@ class BaseStream:
         direct = type(self).on_data is BaseStream.on_data and "on_data" not in vars(self)
         dispatch = self._dispatch
         on_message = self._on_message
-        # The hook lock taken as a with statement would be, without binding __enter__ and
-        # __exit__ for every item (~900 instructions a message). An exception raised as
-        # acquire() returns (an asynchronous one, delivered when the call ends) arrives with
-        # the lock held; one raised while it waits (a signal's, on the main thread) without:
-        # the first handler tells them apart. Between the two try statements there is no
-        # point where CPython delivers an asynchronous exception.
-        enter, leave, owned = hooks.acquire, hooks.release, hooks._is_owned  # type: ignore[attr-defined]
-
-        def locked(handle: Callable[[Any], Any]) -> Callable[[Any], None]:
-            """``handle(item)`` under the run's hook lock, unless the run is over."""
-
-            def on_next(item: Any) -> None:
-                try:
-                    enter()
-                except BaseException:
-                    if owned():
-                        leave()
-                    raise
-                try:
-                    if run.over:
-                        return
-                    handle(item)
-                finally:
-                    leave()
-
-            return on_next
+        locked = _locker(run)
 
         def on_item(item: Any) -> None:
             if type(item) is not Parsed:
@@ -358,6 +371,7 @@ class BaseStream:
                 and getattr(type(self), "_dispatch", None) is type(self)._raw_free_dispatch
             )
             if value_only and getattr(items, "fused", None):
+                pick, on_value = self._value_selection(run)
                 # The messages and the other items as two subscriptions of one share, in
                 # its order: the messages' one a selection of their values, which the
                 # parser can then hand over without making each its Parsed (see
@@ -367,9 +381,7 @@ class BaseStream:
                         items.pipe(select_other_items()).subscribe(
                             locked(on_event), finished, finished
                         ),
-                        items.pipe(select_messages(same)).subscribe(
-                            locked(cast("Callable[[Any], Any]", dispatch)), finished, finished
-                        ),
+                        items.pipe(select_messages(pick)).subscribe(on_value, finished, finished),
                     )
             else:
                 subscription = items.subscribe(locked(on_item), finished, finished)
@@ -469,6 +481,17 @@ class BaseStream:
     def _dispatch(self, message: Any, raw: bytes) -> Any:
         """Call the hooks for one parsed message (tweepy's ``on_data`` after its parse)."""
         raise NotImplementedError
+
+    def _value_selection(
+        self, run: _RunState
+    ) -> tuple[Callable[[Any], Any], Callable[[Any], None]]:
+        """``(pick, observer)`` for a run's messages when :meth:`_dispatch` does not read
+        ``raw`` (see ``_dispatch_needs_raw``): ``observer`` gets ``pick(value)`` of each
+        message (see :func:`~rxtweet.substreams.select_messages`). Here the value itself,
+        and ``_dispatch(value)`` under the run's hook lock, nothing once the run is over.
+        Called once per run, on the run's thread."""
+        # _dispatch_needs_raw False: raw has a default (see above)
+        return same, _locker(run)(cast("Callable[[Any], Any]", self._dispatch))
 
     def on_data(self, raw_data: bytes | str) -> Any:
         """Each raw message line; by default parses it and calls the hooks for it.

@@ -4,7 +4,9 @@ sys.path)."""
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import socket
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -206,3 +208,104 @@ def count_parsed(monkeypatch: Any) -> list[int]:
 
     monkeypatch.setattr(parse_module, "_new_tuple", counting)
     return made
+
+
+# --- the hook lock of a run (the attack tests of the tweepy face's observers) ---------------
+
+
+class Interrupted(BaseException):
+    """What ``PyThreadState_SetAsyncExc`` (a thread-killing timeout library) delivers."""
+
+
+def async_raise(thread: threading.Thread, exc_type: type[BaseException] = Interrupted) -> None:
+    """Deliver ``exc_type`` asynchronously to ``thread`` (it must be running Python code)."""
+    assert thread.ident is not None
+    done = ctypes.pythonapi.PyThreadState_SetAsyncExc(
+        ctypes.c_ulong(thread.ident), ctypes.py_object(exc_type)
+    )
+    assert done == 1
+
+
+def blocked_in_on_next(thread: threading.Thread) -> bool:
+    """Whether ``thread`` is inside a function named ``on_next`` (an observer's)."""
+    frame = sys._current_frames().get(thread.ident or 0)
+    return frame is not None and frame.f_code.co_name == "on_next"
+
+
+class RefusingRLock(threading._PyRLock):  # type: ignore[name-defined,misc]
+    """An RLock whose next acquire() (after ``RefusingRLock.refuse_next = True``) raises
+    before taking the lock, as a signal's exception raised while acquire() waits on the
+    main thread would."""
+
+    refuse_next = False
+
+    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
+        if RefusingRLock.refuse_next:
+            RefusingRLock.refuse_next = False
+            raise Interrupted("raised while waiting, the lock not taken")
+        return bool(super().acquire(blocking, timeout))
+
+    __enter__ = acquire
+
+
+def assert_lock_free(client: Any) -> None:
+    """The last run's hook lock is held by nobody: another thread takes it at once."""
+    run = client._run_state
+    assert run is not None
+    got: list[bool] = []
+
+    def take() -> None:
+        ok = run.hooks.acquire(timeout=0.5)
+        got.append(ok)
+        if ok:
+            run.hooks.release()
+
+    taker = threading.Thread(target=take)
+    taker.start()
+    taker.join(1)
+    assert got == [True], "the run's hook lock is still held"
+
+
+@contextlib.contextmanager
+def interrupted_feeder(
+    push: Callable[[], Any], lock: Any, in_hook: threading.Event | None
+) -> Iterator[dict[str, Any]]:
+    """Call ``push()`` (an item into an observer that takes ``lock``) on a feeder thread and
+    interrupt it asynchronously with :class:`Interrupted`: inside its hook once ``in_hook``
+    is set, or (``in_hook=None``) while it waits to take ``lock``, which is held meanwhile.
+    Yields, once the feeder has seen it, ``{"raised": ..., "owned": ...}``: whether the
+    exception reached ``push``'s caller and whether the feeder still held the lock then.
+    On exit, a lock the feeder leaked is freed (the test's own clean-up) and it is joined."""
+    seen: dict[str, Any] = {}
+    cleanup = threading.Event()
+
+    def feed() -> None:
+        try:
+            push()
+        except Interrupted:
+            seen["raised"] = True
+        seen["owned"] = lock._is_owned()
+        cleanup.wait(3)
+        while lock._is_owned():
+            lock.release()
+
+    feeder = threading.Thread(target=feed, daemon=True)
+    try:
+        if in_hook is not None:
+            feeder.start()
+            assert in_hook.wait(1)
+            async_raise(feeder)
+        else:
+            lock.acquire()  # the feeder blocks in on_next taking the lock
+            try:
+                feeder.start()
+                assert wait_until(lambda: blocked_in_on_next(feeder), timeout=1)
+                time.sleep(0.05)  # in on_next, and the lock is ours: it waits in acquire
+                async_raise(feeder)
+            finally:
+                lock.release()
+        assert wait_until(lambda: "owned" in seen, timeout=1)
+        yield seen
+    finally:
+        cleanup.set()
+        feeder.join(2)

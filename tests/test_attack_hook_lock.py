@@ -15,9 +15,7 @@ landing just as the lock is taken) feeds the run from a Subject on a test thread
 from __future__ import annotations
 
 import asyncio
-import ctypes
 import logging
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -25,7 +23,15 @@ from typing import Any
 
 import pytest
 from reactivex.subject import Subject
-from support import Shouting, reader_threads, wait_until
+from support import (
+    Interrupted,
+    RefusingRLock,
+    Shouting,
+    assert_lock_free,
+    interrupted_feeder,
+    reader_threads,
+    wait_until,
+)
 
 from rxtweet import (
     AsyncStreamingClient,
@@ -127,24 +133,6 @@ def start(client: StreamingClient, server: FakeStreamServer, **kw: Any) -> threa
     thread = client.sample(threaded=True, **kw)
     assert thread is not None
     return thread
-
-
-def assert_lock_free(client: StreamingClient) -> None:
-    """The last run's hook lock is held by nobody: another thread takes it at once."""
-    run = client._run_state
-    assert run is not None
-    got: list[bool] = []
-
-    def take() -> None:
-        ok = run.hooks.acquire(timeout=0.5)
-        got.append(ok)
-        if ok:
-            run.hooks.release()
-
-    taker = threading.Thread(target=take)
-    taker.start()
-    taker.join(1)
-    assert got == [True], "the run's hook lock is still held"
 
 
 def assert_disconnect_last_once(client: Recorder) -> None:
@@ -372,28 +360,11 @@ def test_a_keyboard_interrupt_from_a_hook_leaves_the_lock_free_for_disconnect(
 # --- 6. an asynchronous exception as the lock is taken -----------------------------------------
 
 
-class Interrupted(BaseException):
-    """What ``PyThreadState_SetAsyncExc`` (a thread-killing timeout library) delivers."""
-
-
-def async_raise(thread: threading.Thread, exc_type: type[BaseException]) -> None:
-    assert thread.ident is not None
-    done = ctypes.pythonapi.PyThreadState_SetAsyncExc(
-        ctypes.c_ulong(thread.ident), ctypes.py_object(exc_type)
-    )
-    assert done == 1
-
-
 class SubjectSource:
     """An ItemSource whose items a test thread pushes (the run only subscribes to items)."""
 
     def __init__(self) -> None:
         self.items: Subject[Any] = Subject()
-
-
-def feeder_blocked_in_on_next(feeder: threading.Thread) -> bool:
-    frame = sys._current_frames().get(feeder.ident or 0)
-    return frame is not None and frame.f_code.co_name == "on_next"
 
 
 def run_async_exception_case(inside_hook: bool) -> tuple[dict[str, Any], Recorder, bool]:
@@ -416,40 +387,13 @@ def run_async_exception_case(inside_hook: bool) -> tuple[dict[str, Any], Recorde
     assert wait_until(lambda: source.items.observers, timeout=1)
     run = client._run_state
     assert run is not None
-    seen: dict[str, Any] = {}
-    cleanup = threading.Event()
-
-    def feed() -> None:
-        try:
-            source.items.on_next(KeepAlive())
-        except Interrupted:
-            seen["raised"] = True
-        seen["owned"] = run.hooks._is_owned()  # type: ignore[attr-defined]
-        cleanup.wait(3)
-        while run.hooks._is_owned():  # type: ignore[attr-defined]
-            run.hooks.release()  # the test's own clean-up of a leaked lock
-
-    feeder = threading.Thread(target=feed, daemon=True)
-    if inside_hook:
-        feeder.start()
-        assert in_hook.wait(1)
-        async_raise(feeder, Interrupted)
-    else:
-        run.hooks.acquire()  # the feeder blocks in on_next taking the lock
-        try:
-            feeder.start()
-            assert wait_until(lambda: feeder_blocked_in_on_next(feeder), timeout=1)
-            time.sleep(0.05)  # in on_next, and the lock is ours: it waits in acquire
-            async_raise(feeder, Interrupted)
-        finally:
-            run.hooks.release()
     try:
-        assert wait_until(lambda: "owned" in seen, timeout=1)
-        client.disconnect()
-        ended = client.join(0.5)
+        with interrupted_feeder(
+            lambda: source.items.on_next(KeepAlive()), run.hooks, in_hook if inside_hook else None
+        ) as seen:
+            client.disconnect()
+            ended = client.join(0.5)
     finally:
-        cleanup.set()
-        feeder.join(2)
         thread.join(2)
     assert not thread.is_alive()
     return seen, client, ended
@@ -618,21 +562,6 @@ def test_the_async_client_does_not_share_the_path_and_reads_the_public_fields() 
     response = Shouting(Tweet({"id": "1", "text": "hi"}), {}, [], [])
     asyncio.run(client._dispatch(response))
     assert texts == ["HI"] and responses == [response]
-
-
-class RefusingRLock(threading._PyRLock):  # type: ignore[name-defined,misc]
-    """An RLock whose next acquire() raises before taking the lock, as a signal's exception
-    raised while acquire() waits on the main thread would."""
-
-    refuse_next = False
-
-    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
-        if RefusingRLock.refuse_next:
-            RefusingRLock.refuse_next = False
-            raise Interrupted("raised while waiting, the lock not taken")
-        return bool(super().acquire(blocking, timeout))
-
-    __enter__ = acquire
 
 
 def test_an_exception_raised_before_the_lock_is_taken_leaves_it_alone(

@@ -119,6 +119,32 @@ def to_stream_tweet(doc: dict[str, Any]) -> Tweet | None:
     raise TypeError(f"'data' is {type(data).__name__}, not an object")
 
 
+def lone_tweet_or_response(response: StreamResponse) -> Tweet | StreamResponse:
+    """The response's tweet when its message held nothing else (``{"data": {...}}``, the
+    default payload), else the response itself: what the hook face needs of a message
+    (``on_tweet`` alone, or each hook the message calls for; see :data:`PROJECTIONS`)."""
+    tweet = response._data
+    doc = response._doc
+    if tweet is not None and doc is not None and len(doc) == 1:
+        return tweet
+    return response
+
+
+def to_lone_tweet_or_response(doc: dict[str, Any]) -> Tweet | StreamResponse:
+    """``lone_tweet_or_response(to_stream_response(doc))``, a lone tweet made without its
+    response: the same checks, the same errors."""
+    data = doc.get("data")
+    if type(data) is dict and len(doc) == 1:
+        # to_stream_response's id check, a third time (see to_stream_tweet for why).
+        key = data.get("id")
+        if not ((type(key) is str and key.isascii() and key.encode().isdigit()) or _other_id(key)):
+            raise TypeError(f"'data.id' is not an id: {type(key).__name__}")
+        made: Tweet = _new_object(Tweet)
+        made.data = data
+        return made
+    return to_stream_response(doc)
+
+
 def _check_parts(doc: dict[str, Any]) -> None:
     """Raise if a message's ``includes``, ``errors`` or ``matching_rules`` is not X's shape
     (see :func:`to_stream_response`)."""
@@ -143,12 +169,14 @@ def _check_parts(doc: dict[str, Any]) -> None:
 
 #: The picks of a response that a parser may make straight from the message (see
 #: :func:`~rxtweet.parse.batch_parser`): ``tweets``' ``attrgetter("data")`` is
-#: :func:`to_stream_tweet`. Attached to :func:`to_stream_response` as ``projections``,
-#: with the function they stand for: a wrapper that copies its attributes
+#: :func:`to_stream_tweet`, the hook face's :func:`lone_tweet_or_response` is
+#: :func:`to_lone_tweet_or_response`. Attached to :func:`to_stream_response` as
+#: ``projections``, with the function they stand for: a wrapper that copies its attributes
 #: (``functools.wraps``) does not pass for it.
 TWEET_OF: Final = attrgetter("data")
 PROJECTIONS: Final[dict[Callable[[Any], Any], Callable[[dict[str, Any]], Any]]] = {
-    TWEET_OF: to_stream_tweet
+    TWEET_OF: to_stream_tweet,
+    lone_tweet_or_response: to_lone_tweet_or_response,
 }
 to_stream_response.projections = (to_stream_response, PROJECTIONS)  # type: ignore[attr-defined]
 
