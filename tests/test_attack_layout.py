@@ -116,7 +116,10 @@ def _limit_file_size() -> None:
 @pytest.mark.integration
 def test_a_full_disk_under_the_log_file_is_told_once_and_never_crashes(tmp_path: Path) -> None:
     log_path = tmp_path / "collect.log"
-    env = dict(os.environ, X_BEARER_TOKEN=TOKEN)
+    # No bytecode written: under the 200-byte limit a .pyc would be cut short and left in
+    # place (importlib does not check a short write), breaking every later import of that
+    # module (seen in a fresh clone, where this subprocess was the first to compile some).
+    env = dict(os.environ, X_BEARER_TOKEN=TOKEN, PYTHONDONTWRITEBYTECODE="1")
     lines = [b'{"data":{"id":"%d","text":"hi"}}' % n for n in range(5)]
     with FakeStreamServer(messages=lines, fields="all", match_rules=False) as server:
         server.script(*[Attempt(ending="close")] * 3)
