@@ -1,13 +1,16 @@
 """A hostile server's whole reads, for the tests of the parser's deliveries: a
 :class:`RawServer` handler that sends a v2 stream's lines a read at a time (:class:`Feed`),
 the ``serve`` fixture that puts a :class:`~rxtweet.connection.Connection` on it, a
-:class:`Log` of named subscribers, and the hook face on such a connection (:class:`Hooks`).
+:class:`Log` of named subscribers, the hook face on such a connection (:class:`Hooks`),
+and subscribers that come and go on another thread (:func:`churner`).
 Used by ``test_attack_value_delivery.py`` and ``test_attack_tweet_projection.py``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import socket
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -170,3 +173,74 @@ class Hooks(StreamingClient):
 
     def on_disconnect(self) -> None:
         self.disconnected.set()
+
+
+# --- subscribers that come and go on another thread ----------------------------------------
+
+#: One kind of churned subscriber: subscribes ``record`` to the stream, returns the disposable.
+Subscribe = Callable[[Callable[[Any], None]], abc.DisposableBase]
+#: What a churned subscriber got: its kind, the tweet numbers it recorded, and how many of
+#: them it had when its dispose() returned.
+Churned = list[tuple[str, list[int], int]]
+
+
+def churner(
+    kinds: dict[str, Subscribe],
+    number: Callable[[Any], int | None],
+    done: threading.Event,
+    churned: Churned,
+    *,
+    hold: Callable[[], Any] | None = None,
+    name: str = "test-churn",
+) -> threading.Thread:
+    """A thread (not started) that, until ``done`` is set, subscribes each of ``kinds`` in
+    turn, keeps it a moment (0-1 ms), disposes it and records in ``churned`` what it got
+    (``number(item)`` of each item, ``None`` skipped); every 7th inside ``hold()``."""
+
+    def churn() -> None:
+        turn = 0
+        while not done.is_set():
+            kind = list(kinds)[turn % len(kinds)]
+            turn += 1
+            got: list[int] = []
+
+            def record(item: Any, got: list[int] = got) -> None:
+                n = number(item)
+                if n is not None:
+                    got.append(n)
+
+            if hold is not None and turn % 7 == 0:
+                with hold():
+                    subscription = kinds[kind](record)
+            else:
+                subscription = kinds[kind](record)
+            time.sleep(0.0005 * (turn % 3))
+            subscription.dispose()
+            churned.append((kind, got, len(got)))
+            time.sleep(0.001)  # the keepers alone for a moment
+
+    return threading.Thread(target=churn, name=name)
+
+
+@contextlib.contextmanager
+def switching_often() -> Iterator[None]:
+    """Threads switch every 10 µs meanwhile, so another thread runs in the middle of reads."""
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-5)
+    try:
+        yield
+    finally:
+        sys.setswitchinterval(interval)
+
+
+def assert_churned_runs(churned: Churned) -> list[tuple[str, list[int]]]:
+    """Each churned subscriber got a run of consecutive tweets and, after its dispose()
+    returned, at most the one whose delivery to it had begun; enough of them overlapped the
+    stream. Returns those that got something."""
+    overlapping = [(kind, got) for kind, got, _ in churned if got]
+    assert len(overlapping) > 5, "the churn did not overlap the stream"
+    for kind, got, at_dispose in churned:
+        if got:
+            assert got == list(range(got[0], got[0] + len(got))), kind
+        assert len(got) - at_dispose <= 1, kind
+    return overlapping

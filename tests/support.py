@@ -309,3 +309,13 @@ def interrupted_feeder(
     finally:
         cleanup.set()
         feeder.join(2)
+
+
+def tweet_outcome(make: Callable[[dict[str, Any]], Any], doc: dict[str, Any]) -> Any:
+    """What ``make(doc)`` gives (a message's tweet, or ``None``), in a comparable form: the
+    exception raised (type and text), else the tweet's type and data."""
+    try:
+        made = make(doc)
+    except Exception as exc:  # the outcome is what is compared
+        return ("raised", type(exc), str(exc))
+    return None if made is None else ("tweet", type(made), made.data)

@@ -27,7 +27,6 @@ import functools
 import json
 import logging
 import socket
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -37,10 +36,22 @@ from unittest import mock
 
 import delivery_harness
 import pytest
-from delivery_harness import HEAD, Feed, Hooks, Serve, full, tweet
+from delivery_harness import (
+    HEAD,
+    Churned,
+    Feed,
+    Hooks,
+    Serve,
+    Subscribe,
+    assert_churned_runs,
+    churner,
+    full,
+    switching_often,
+    tweet,
+)
 from reactivex import Observable, abc
 from reactivex import operators as ops
-from support import RawServer, chunk, reader_threads, wait_until
+from support import RawServer, chunk, reader_threads, tweet_outcome, wait_until
 
 from rxtweet.connection import Connection
 from rxtweet.http import StreamRequest
@@ -209,26 +220,18 @@ HOSTILE_DOCS: dict[str, dict[str, Any]] = {
 }
 
 
-def _outcome(make: Callable[[dict[str, Any]], Any], doc: dict[str, Any]) -> Any:
-    try:
-        made = make(doc)
-    except Exception as exc:  # the outcome is what is compared
-        return ("raised", type(exc), str(exc))
-    return None if made is None else ("tweet", type(made), made.data)
-
-
 @pytest.mark.parametrize("name", sorted(HOSTILE_DOCS))
 def test_to_stream_tweet_is_the_response_data_on_hostile_docs(name: str) -> None:
     doc = HOSTILE_DOCS[name]
-    projected = _outcome(to_stream_tweet, doc)
-    assert projected == _outcome(lambda d: to_stream_response(d).data, doc)
+    projected = tweet_outcome(to_stream_tweet, doc)
+    assert projected == tweet_outcome(lambda d: to_stream_response(d).data, doc)
     if projected is not None and projected[0] == "tweet":
         assert projected[2] is doc["data"]  # the message's own dict, as the response's
 
 
 def test_the_hostile_docs_raise_and_pass_both() -> None:
     # The table above tries both sides of every check (else its equality would say little).
-    outcomes = [_outcome(to_stream_tweet, doc) for doc in HOSTILE_DOCS.values()]
+    outcomes = [tweet_outcome(to_stream_tweet, doc) for doc in HOSTILE_DOCS.values()]
     raised = {o[2] for o in outcomes if o is not None and o[0] == "raised"}
     assert {
         "'data.id' is not an id: str",
@@ -376,7 +379,7 @@ def test_churn_from_another_thread_toggles_the_projection_mid_read(serve: Serve)
     stream = TweetStream(connection)
     keeper: list[int] = []
     done = threading.Event()
-    churned: list[tuple[str, list[int], int]] = []
+    churned: Churned = []
     ends: list[int] = []
 
     def number(item: Any) -> int | None:
@@ -384,53 +387,28 @@ def test_churn_from_another_thread_toggles_the_projection_mid_read(serve: Serve)
             item = item.value.data
         return int(item.id) if type(item).__name__ == "Tweet" else None
 
-    def churn() -> None:
-        kinds: dict[str, Callable[[Callable[[Any], None]], abc.DisposableBase]] = {
-            "tweets": lambda f: stream.tweets.subscribe(f, lambda _: None),
-            "includes": lambda f: stream.includes.subscribe(f, lambda _: None),
-            "data": lambda f: stream.select(attrgetter("data")).subscribe(f, lambda _: None),
-            "items": lambda f: stream.items.subscribe(f, lambda _: None),
-        }
-        turn = 0
-        while not done.is_set():
-            name = list(kinds)[turn % len(kinds)]
-            turn += 1
-            got: list[int] = []
-
-            def record(item: Any, got: list[int] = got) -> None:
-                n = number(item)
-                if n is not None:
-                    got.append(n)
-
-            subscription = kinds[name](record)
-            time.sleep(0.0005 * (turn % 3))
-            subscription.dispose()
-            churned.append((name, got, len(got)))
-            time.sleep(0.001)  # the keeper alone: the projection
-
-    thread = threading.Thread(target=churn, name="test-projection-churn")
-    interval = sys.getswitchinterval()
-    sys.setswitchinterval(1e-5)
+    kinds: dict[str, Subscribe] = {
+        "tweets": lambda f: stream.tweets.subscribe(f, lambda _: None),
+        "includes": lambda f: stream.includes.subscribe(f, lambda _: None),
+        "data": lambda f: stream.select(attrgetter("data")).subscribe(f, lambda _: None),
+        "items": lambda f: stream.items.subscribe(f, lambda _: None),
+    }
+    thread = churner(kinds, number, done, churned, name="test-projection-churn")
     try:
-        with projecting() as made, stream.hold():
-            stream.tweets.subscribe(
-                lambda t: keeper.append(int(t.id)),
-                lambda _: (ends.append(server.connections), done.set()),
-            )
-            thread.start()
-        assert done.wait(5.0)
+        with switching_often():
+            with projecting() as made, stream.hold():
+                stream.tweets.subscribe(
+                    lambda t: keeper.append(int(t.id)),
+                    lambda _: (ends.append(server.connections), done.set()),
+                )
+                thread.start()
+            assert done.wait(5.0)
     finally:
         done.set()
         thread.join(2.0)
-        sys.setswitchinterval(interval)
     assert ends == [1]
     assert keeper == list(range(1, total + 1))
-    overlapping = [(name, got) for name, got, _ in churned if got]
-    assert len(overlapping) > 5, "the churn did not overlap the stream"
-    for name, got, at_dispose in churned:
-        if got:
-            assert got == list(range(got[0], got[0] + len(got))), name
-        assert len(got) - at_dispose <= 1, name
+    assert_churned_runs(churned)
     assert 0 < len(made) < total - 1  # the projection went on and off
 
 

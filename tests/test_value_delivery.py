@@ -19,7 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from reactivex import Observable
 from reactivex import operators as ops
-from support import count_parsed
+from support import count_parsed, tweet_outcome
 
 from rxtweet import parse as parse_module
 from rxtweet.connection import Connection
@@ -266,14 +266,6 @@ DOCS = st.fixed_dictionaries(
 )
 
 
-def _outcome(make: Callable[[dict[str, Any]], Any], doc: dict[str, Any]) -> Any:
-    try:
-        made = make(doc)
-    except Exception as exc:  # the outcome is what is compared
-        return ("raised", type(exc), str(exc))
-    return None if made is None else ("tweet", type(made), made.data)
-
-
 @given(DOCS)
 @settings(max_examples=400, deadline=None)
 def test_to_stream_tweet_is_to_stream_response_then_data(doc: dict[str, Any]) -> None:
@@ -282,7 +274,7 @@ def test_to_stream_tweet_is_to_stream_response_then_data(doc: dict[str, Any]) ->
     def via_response(doc: dict[str, Any]) -> Any:
         return to_stream_response(doc).data
 
-    assert _outcome(to_stream_tweet, doc) == _outcome(via_response, doc)
+    assert tweet_outcome(to_stream_tweet, doc) == tweet_outcome(via_response, doc)
 
 
 def test_the_projection_follows_the_subscribers_within_a_read(
