@@ -888,7 +888,11 @@ def test_recovering_redundant_and_partitioned_streams_report_right(shape: str) -
     assert snap.lag_max is not None and snap.lag_max < 60.0
     if shape == "partitions":
         assert set(snap.partitions) == {1, 2}
-        assert sum(p.messages for p in snap.partitions.values()) == snap.messages
+        # A partition's count is its parser's: the message a partition was parsing when the
+        # last subscriber left is counted there but delivered to no one (so not in
+        # snap.messages). At most one a partition; seen once in a fresh clone.
+        parsed = sum(p.messages for p in snap.partitions.values())
+        assert snap.messages <= parsed <= snap.messages + len(snap.partitions)
         assert sum(p.reconnects for p in snap.partitions.values()) == snap.reconnects
     if shape == "redundancy=2":
         assert snap.duplicates > 0
