@@ -39,8 +39,8 @@ from reactivex.disposable import CompositeDisposable, Disposable
 
 from .events import Closed, Connected, Disconnected, Errored, StreamEvent
 from .http import RateLimit, StreamRequest
-from .operators.forward import subscribe_forward
-from .operators.share import SharedConnection, SharedSource, _Tap
+from .operators.forward import ForwardingObserver, subscribe_forward
+from .operators.share import SharedConnection, SharedSource, _Tap, multicast_of
 from .parse import Parsed, ParseStats, ReadTally, batch_parser
 from .reconnect import DataSignal, ReconnectPolicy, reconnecting
 from .recovery.gap import RecoveryMode
@@ -532,13 +532,19 @@ class Connection(SharedSource[Any], Generic[_T]):
         parse = batch_parser(self._convert, self.stats, keep_raw=True, exact_ints=self._exact_ints)
         stopped = [False]
         plain = on_next is plain_on_next
+        # emit's share, found once (the parser would look for it on every read); on_next
+        # (plain_on_next or recovery's) is no share's.
+        emit_share = multicast_of(emit)
 
         def on_batch(batch: list[bytes]) -> None:
-            target = on_next if data.waiting or not plain else emit
             taps = self._read_taps
             if not taps:
-                parse(batch, target, stopped)
+                if data.waiting or not plain:
+                    parse(batch, on_next, stopped, None, None)
+                else:
+                    parse(batch, emit, stopped, None, emit_share)
                 return
+            target = on_next if data.waiting or not plain else emit
             received = [_now(tap) for tap in taps]
             tally = ReadTally(self._data_of, _others(taps))
             try:
@@ -550,7 +556,17 @@ class Connection(SharedSource[Any], Generic[_T]):
                         Read(lines, tally.converted, tally.without_data, tally.skipped, when)
                     )
 
-        subscription = source.subscribe(on_batch, on_error, on_completed, scheduler=scheduler)
+        # No reactivex guard around on_batch (one Python call less per read): the share
+        # subscribes this Observable as guarded, and the reconnect operator is the guard.
+        # It passes nothing after its own end, and on_error/on_completed pass once (finish).
+        subscription: abc.DisposableBase
+        try:
+            subscription = subscribe_forward(
+                source, ForwardingObserver(on_batch, on_error, on_completed), scheduler
+            )
+        except Exception as error:  # noqa: BLE001 - as Observable.subscribe: the error
+            on_error(error)
+            subscription = Disposable()
 
         def stop() -> None:
             stopped[0] = True

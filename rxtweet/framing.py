@@ -75,7 +75,30 @@ class ChunkedDecoder:
         # Up to the first chunk boundary chunk by chunk (the end of a chunk the last read
         # cut); then, where lines are short, the whole chunks at once, unless a line spread
         # over chunks is pending; the rest chunk by chunk.
-        data, pos = self._decode(data, out, splitter, to_boundary=True)
+        if self._buf or self._left or self._need_crlf or self.done:
+            data, pos = self._decode(data, out, splitter, to_boundary=True)
+        else:
+            # At a boundary (the common case). A read of exactly one chunk that holds one
+            # line and its CRLF, as X frames a message, is the read of a stream at a low
+            # rate, where a read's cost is the latency: taken here, without the loop's
+            # call, when the size is written as X writes it (see _whole_chunks). A CRLF
+            # or LF inside means several chunks or lines: the loop decides.
+            nl = data.find(b"\r\n")
+            line = data[nl + 2 : -4]
+            length = len(line)
+            if (
+                0 < nl <= 8
+                and size == nl + length + 6  # the size line, the line, two CRLFs
+                and length + 2 <= splitter.max_line
+                and data.endswith(b"\r\n\r\n")
+                and data[:nl] == (_SIZE_FIELDS[length] if length < 4096 else b"%x" % (length + 2))
+                and b"\n" not in line
+                and not splitter._parts
+                and not splitter._overflow
+            ):
+                self._short_lines = size <= WHOLE_CHUNKS_MAX
+                return [line]
+            pos = 0
         if (
             len(data) - pos >= WHOLE_CHUNKS_MIN_READ
             and self._short_lines

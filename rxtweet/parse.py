@@ -423,6 +423,10 @@ def _projections_of(convert: Callable[[dict[str, Any]], Any]) -> dict[int, Any]:
     return {id(pick): make for pick, make in table.items() if callable(make)}
 
 
+#: ``share`` of a :class:`BatchParser` call not given: the parser finds it (a Python call).
+LOOKUP: Final[Any] = object()
+
+
 class BatchParser(Protocol):
     """What :func:`batch_parser` returns."""
 
@@ -432,6 +436,7 @@ class BatchParser(Protocol):
         emit: Callable[[Any], None],
         stopped: list[bool],
         tally: ReadTally | None = None,
+        share: Any = LOOKUP,
     ) -> None: ...
 
 
@@ -442,9 +447,9 @@ def batch_parser(
     keep_raw: bool = False,
     exact_ints: bool = True,
 ) -> BatchParser:
-    """``parse(lines, emit, stopped, tally=None)``: what :func:`parse_lines` does to each
-    line, for a batch of them (one read's lines, in order), with ``emit(item)`` called per
-    item; a :class:`ReadTally`, when given, is filled in for the taps of the read.
+    """``parse(lines, emit, stopped, tally=None, share=LOOKUP)``: what :func:`parse_lines`
+    does to each line, for a batch of them (one read's lines, in order), with ``emit(item)``
+    called per item; a :class:`ReadTally`, when given, is filled in for the taps of the read.
 
     ``stopped`` is a one-element list: once ``stopped[0]`` is true (a disposal, from any
     thread, or from ``emit`` itself), no further line of the batch is parsed or emitted,
@@ -462,7 +467,10 @@ def batch_parser(
     here, as the share would, without making its ``Parsed``: the same items, order, thread
     and errors, two Python calls and three temporary tuples less per message. When that is
     one subscriber whose pick ``convert`` can make straight from the message
-    (``convert.projections``: v2's ``tweets``), it is made so.
+    (``convert.projections``: v2's ``tweets``), it is made so. A caller that calls with the
+    same ``emit`` read after read may pass its share once found (``multicast_of(emit)``,
+    or ``None`` for none) as ``share``, which saves the parser a call per read; the parser
+    keeps no reference to any ``emit``.
     """
     loads, table, big_int = _orjson_loads, _DIGIT_TABLE, _BIG_INT
     new_tuple = _new_tuple
@@ -473,13 +481,15 @@ def batch_parser(
         emit: Callable[[Any], None],
         stopped: list[bool],
         tally: ReadTally | None = None,
+        share: Any = LOOKUP,
     ) -> None:
         converted = without_data = others = 0
         data_of = other = skipped = None
         if tally is not None:
             data_of, other, skipped = tally.data_of, tally.on_other, tally.skipped
         # The share emit belongs to, if its subscribers may be given a message's value.
-        share = multicast_of(emit) if keep_raw and tally is None else None
+        if share is LOOKUP:
+            share = multicast_of(emit) if keep_raw and tally is None else None
         known_calls: Any = None
         project: Callable[[dict[str, Any]], Any] | None = None
         try:

@@ -32,10 +32,12 @@ socket down (``shutdown(SHUT_RDWR)``, which wakes a blocked ``recv`` at once, un
 closes the response itself and exits without emitting anything more.
 
 Speed. For the common case (HTTP/1.1 chunked, identity or gzip) the body is read straight
-from the connection's buffered socket file with ``read1``: one call returns whatever has
-arrived, up to ``chunk_size`` bytes, so a line is emitted as soon as its last byte is in, and
-a burst is taken in large reads. :mod:`rxtweet.framing` then undoes the chunking and splits
-lines. Other responses go through urllib3's public ``read1``.
+from the connection's buffered socket file with ``read1`` and, once its buffer is empty, from
+the socket itself: one call returns whatever has arrived, up to ``chunk_size`` bytes, so a
+line is emitted as soon as its last byte is in, and a burst is taken in large reads. The
+socket's timeout (the stall deadline) is set again only when it moves, since each setting is
+a system call. :mod:`rxtweet.framing` then undoes the chunking and splits lines. Other
+responses go through urllib3's public ``read1``.
 
 Memory. A chunked gzip body is inflated in steps of at most :data:`INFLATE_STEP` bytes (a few
 KiB of compressed keep-alives would otherwise become hundreds of MiB at once), member after
@@ -833,17 +835,35 @@ class _Reader:
         inflate = zlib.decompressobj(wbits=31) if gzipped else None
         members = 0  # gzip members completed
         in_member = False  # part of a member was taken, its end (CRC and size) not yet
-        read1 = fp.read1
+        read: Callable[[int], bytes] = fp.read1
+        recv = _socket_recv(fp)
         size = self.chunk_size
+        # The socket's timeout as last set, and whether a batch was taken since the last
+        # read: then the deadline is a whole stall_timeout away, which the socket may already
+        # be set to. Each settimeout is a system call, so it is made only when the value moves.
+        timeout: float | None = None
+        fresh = False
         while not decoder.done:
             if cancellation.cancelled:
                 return  # never read after a disposal (see _read_body)
             if settimeout is not None:
-                left = deadline - monotonic()
-                if left <= 0:
-                    raise TimeoutError("stall deadline passed")
-                settimeout(left)
-            data = read1(size)
+                if fresh:
+                    fresh = False
+                    if timeout != stall:
+                        settimeout(stall)
+                        timeout = stall
+                else:
+                    left = deadline - monotonic()
+                    if left <= 0:
+                        raise TimeoutError("stall deadline passed")
+                    settimeout(left)
+                    timeout = left
+            data = read(size)
+            if recv is not None and len(data) < size:
+                # The file's buffer is empty now (a read1 shorter than asked either took all
+                # it held or read the socket): read the socket itself from here on, which
+                # skips two Python calls of SocketIO per read.
+                read, recv = recv, None
             if not data:
                 if self.cancellation.cancelled:
                     return
@@ -857,6 +877,7 @@ class _Reader:
                     if batch:
                         yield batch
                         deadline = monotonic() + stall
+                        fresh = True
                     continue
                 payload = decoder.feed(data)
                 if inflate is None and payload.strip(b"\0"):
@@ -882,6 +903,7 @@ class _Reader:
                         if batch:
                             yield batch
                             deadline = monotonic() + stall
+                            fresh = True
                     if not payload and not held_back:
                         break
             except ChunkedEncodingError as exc:
@@ -922,6 +944,17 @@ def _socket_file(response: requests.Response) -> io.BufferedReader | None:
         return None
     fp = getattr(inner, "fp", None)
     return fp if isinstance(fp, io.BufferedReader) else None
+
+
+def _socket_recv(fp: io.BufferedReader) -> Callable[[int], bytes] | None:
+    """``recv`` of the socket under ``fp`` (plain or TLS), or ``None`` when it is not one.
+
+    Once ``fp``'s buffer is empty, reading the socket itself returns what ``fp.read1`` would,
+    without ``SocketIO``'s Python layer.
+    """
+    raw = fp.raw
+    sock = getattr(raw, "_sock", None) if type(raw) is socket.SocketIO else None
+    return sock.recv if isinstance(sock, socket.socket) else None
 
 
 def _path_of(url: str) -> str:

@@ -3,7 +3,7 @@ selects from messages, the parser (``rxtweet.parse.batch_parser``) gives each it
 ``pick(value)`` itself, without the ``Parsed`` and without the share's ``on_next``
 (``operators.share.ValueCalls``).
 
-The reference is the share's own way: the same run with ``rxtweet.parse.multicast_of``
+The reference is the share's own way: the same run with ``multicast_of`` (parse and connection)
 patched to ``lambda emit: None`` (the parser then always calls ``emit(Parsed(...))``). Every
 end-to-end case runs over a real server on 127.0.0.1 (:class:`support.RawServer`): its first
 read holds one message alone (the connection's first data goes through the data check),
@@ -50,6 +50,7 @@ from reactivex.scheduler import EventLoopScheduler, ThreadPoolScheduler
 from reactivex.testing import TestScheduler
 from support import reader_threads, wait_until
 
+from rxtweet import connection as connection_module
 from rxtweet import parse as parse_module
 from rxtweet.connection import Connection
 from rxtweet.http import StreamRequest
@@ -103,6 +104,7 @@ def both(scenario: Callable[[], Any]) -> tuple[Any, Any, int, int]:
         fused = scenario()
     with counting_parsed() as made_plain, pytest.MonkeyPatch.context() as patch:
         patch.setattr(parse_module, "multicast_of", lambda emit: None)
+        patch.setattr(connection_module, "multicast_of", lambda emit: None)
         plain = scenario()
     return fused, plain, len(made_fused), len(made_plain)
 

@@ -200,16 +200,17 @@ def _wrappers_to_is_data(transport: Any, marker: str) -> int:
     return len([name for name in files[transport_at:] if name.endswith("autodetachobserver.py")])
 
 
-def test_a_batch_reaches_the_connection_through_two_reactivex_wrappers() -> None:
+def test_a_batch_reaches_the_connection_through_no_reactivex_wrapper() -> None:
     # The point of the fused paths, measured: reactivex's AutoDetachObserver frames between
     # the transport's on_next and the connection's own on_next were 6 per line (defer, the
-    # attempt, retry_when's result twice, parse_lines, the connection's subscription); now
-    # 2 per read (retry_when's attempt, the parser's subscription).
+    # attempt, retry_when's result twice, parse_lines, the connection's subscription), then
+    # 2 per read (retry_when's attempt, the parser's subscription); now none: retry_when
+    # guards its attempts itself (notifier_follows_errors) and is the connection's guard.
     line = b'{"data":{"id":"1","text":"a"}}'
-    assert _wrappers_to_is_data(_BatchingTransport(line), "fromiterable.py") == 2
+    assert _wrappers_to_is_data(_BatchingTransport(line), "fromiterable.py") == 0
 
 
 def test_a_transport_without_batches_costs_one_wrapper_more() -> None:
     # Each line of a lines-only transport is wrapped as a batch of one (_one_line_batches).
     transport = MockTransport(lambda _: reactivex.of(b'{"data":{"id":"1","text":"a"}}'))
-    assert _wrappers_to_is_data(transport, "mock_transport.py") == 3
+    assert _wrappers_to_is_data(transport, "mock_transport.py") == 1

@@ -21,6 +21,7 @@ from reactivex import Observable
 from reactivex import operators as ops
 from support import count_parsed, tweet_outcome
 
+from rxtweet import connection as connection_module
 from rxtweet import parse as parse_module
 from rxtweet.connection import Connection
 from rxtweet.http import StreamRequest
@@ -140,6 +141,7 @@ def test_value_delivery_gives_what_the_share_gives(
     fused = _run(batch, subs)
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(parse_module, "multicast_of", lambda emit: None)  # always the share
+        patch.setattr(connection_module, "multicast_of", lambda emit: None)
         plain = _run(batch, subs)
     assert fused == plain
 
