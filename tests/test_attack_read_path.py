@@ -44,7 +44,7 @@ from typing import Any
 import orjson
 import pytest
 import reactivex
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from reactivex import Observable, abc
 from reactivex import operators as ops
@@ -707,8 +707,8 @@ def _reference(wire: bytes) -> tuple[list[bytes], bool] | None:
         payload += wire[pos : pos + size]
         pos += size
         if len(wire) - pos < 2:
-            if wire[pos:] not in (b"", b"\r"):
-                return None
+            # Fewer than the 2 bytes of the closing CRLF: the decoder decides once both are
+            # in, so a body cut here is incomplete, whatever the one byte is.
             break
         if wire[pos : pos + 2] != b"\r\n":
             return None
@@ -842,6 +842,10 @@ def _one_chunk_outcome(pieces: list[bytes], max_line: int, *, per_read: bool) ->
     pieces=st.lists(ONE_CHUNK | LYING_CHUNK, max_size=12),
     max_line=st.sampled_from([3, 40, 4098, 10**6]),
 )
+# Found in a fresh clone: a lying size that swallows the end, leaving one byte ("\n") where
+# the closing CRLF goes; the reference once called that malformed, the decoder (rightly)
+# incomplete.
+@example(pieces=[b"12\r\n\r\n\r\n", b"5\r\n\x00\x00\x00\r\n\r\n"], max_line=3)
 def test_reads_of_exactly_one_chunk_give_the_lines_of_the_whole(
     pieces: list[bytes], max_line: int
 ) -> None:
