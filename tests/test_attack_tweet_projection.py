@@ -568,8 +568,10 @@ def test_the_backoff_is_unchanged_by_the_projection() -> None:
                 conn.sendall(chunk(b"".join(x + b"\r\n" for x in body)))
             else:
                 conn.sendall(HEAD + chunk(b"".join(system + b"\r\n" for _ in range(20))))
-            conn.sendall(b"0\r\n\r\n")
+            # Noted before the body's end is sent: once the client has it, it may give up and
+            # the test read `closed` before this thread had appended the last time.
             closed.append(time.monotonic())
+            conn.sendall(b"0\r\n\r\n")
 
         with RawServer(handler) as server:
             connection: Connection[Any] = Connection(
