@@ -39,7 +39,7 @@ from reactivex.disposable import CompositeDisposable, Disposable
 
 from .events import Closed, Connected, Disconnected, Errored, StreamEvent
 from .http import RateLimit, StreamRequest
-from .operators.forward import ForwardingObserver, subscribe_forward
+from .operators.forward import subscribe_forward, subscribe_unguarded
 from .operators.share import SharedConnection, SharedSource, _Tap, multicast_of
 from .parse import Parsed, ParseStats, ReadTally, batch_parser
 from .reconnect import DataSignal, ReconnectPolicy, reconnecting
@@ -537,14 +537,14 @@ class Connection(SharedSource[Any], Generic[_T]):
         emit_share = multicast_of(emit)
 
         def on_batch(batch: list[bytes]) -> None:
+            if data.waiting or not plain:
+                target, share = on_next, None
+            else:
+                target, share = emit, emit_share
             taps = self._read_taps
             if not taps:
-                if data.waiting or not plain:
-                    parse(batch, on_next, stopped, None, None)
-                else:
-                    parse(batch, emit, stopped, None, emit_share)
+                parse(batch, target, stopped, None, share)
                 return
-            target = on_next if data.waiting or not plain else emit
             received = [_now(tap) for tap in taps]
             tally = ReadTally(self._data_of, _others(taps))
             try:
@@ -559,14 +559,7 @@ class Connection(SharedSource[Any], Generic[_T]):
         # No reactivex guard around on_batch (one Python call less per read): the share
         # subscribes this Observable as guarded, and the reconnect operator is the guard.
         # It passes nothing after its own end, and on_error/on_completed pass once (finish).
-        subscription: abc.DisposableBase
-        try:
-            subscription = subscribe_forward(
-                source, ForwardingObserver(on_batch, on_error, on_completed), scheduler
-            )
-        except Exception as error:  # noqa: BLE001 - as Observable.subscribe: the error
-            on_error(error)
-            subscription = Disposable()
+        subscription = subscribe_unguarded(source, on_batch, on_error, on_completed, scheduler)
 
         def stop() -> None:
             stopped[0] = True

@@ -20,9 +20,10 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from reactivex import Observable, abc
-from reactivex.disposable import Disposable
+from reactivex.disposable import Disposable, SingleAssignmentDisposable
+from reactivex.scheduler import CurrentThreadScheduler
 
-__all__ = ["ForwardingObserver", "subscribe_forward"]
+__all__ = ["ForwardingObserver", "subscribe_forward", "subscribe_unguarded"]
 
 _T = TypeVar("_T")
 
@@ -70,3 +71,37 @@ def subscribe_forward(
     if isinstance(subscription, abc.DisposableBase) or hasattr(subscription, "dispose"):
         return subscription
     return Disposable(subscription)
+
+
+def subscribe_unguarded(
+    source: Observable[_T],
+    on_next: Callable[[_T], None],
+    on_error: Callable[[Exception], None],
+    on_completed: Callable[[], None],
+    scheduler: abc.SchedulerBase | None = None,
+) -> abc.DisposableBase:
+    """``source.subscribe(on_next, on_error, on_completed)`` without reactivex's guard, made
+    as ``Observable.subscribe`` makes it otherwise: inside a trampoline item (so what the
+    source does synchronously while it is subscribed is queued behind the subscription, from
+    any thread), and an exception raised while subscribing delivered to ``on_error``.
+
+    For a caller that keeps the guard's promises itself (nothing after a terminal
+    notification, one terminal notification): the three callables are called as they are.
+    The returned disposable ends ``source``'s subscription.
+    """
+    subscription = SingleAssignmentDisposable()
+
+    def attach(_: abc.SchedulerBase | None = None, __: object = None) -> None:
+        try:
+            subscription.disposable = subscribe_forward(
+                source, ForwardingObserver(on_next, on_error, on_completed), scheduler
+            )
+        except Exception as error:  # noqa: BLE001 - as Observable.subscribe: the error
+            on_error(error)
+
+    trampoline = CurrentThreadScheduler.singleton()
+    if trampoline.schedule_required():
+        trampoline.schedule(attach)
+    else:
+        attach()
+    return subscription

@@ -16,7 +16,7 @@ from reactivex.disposable import Disposable, SerialDisposable, SingleAssignmentD
 from reactivex.scheduler import CurrentThreadScheduler
 from reactivex.subject import Subject
 
-from .forward import ForwardingObserver, subscribe_forward
+from .forward import subscribe_unguarded
 
 _T = TypeVar("_T")
 
@@ -318,24 +318,13 @@ def retry_when(
                     )
                     return
 
-                # Unguarded (see the docstring), and as Observable.subscribe does it: inside a
-                # trampoline item, so that an error the source delivers while it is being
-                # subscribed queues the next attempt behind this one, which is disposed
-                # first. (A connection's share may subscribe from an idle thread: the end
-                # of a hold() block.)
-                def attach(_s: abc.SchedulerBase | None = None, _st: Any = None) -> None:
-                    try:
-                        d.disposable = subscribe_forward(
-                            source, ForwardingObserver(on_next, on_error, on_completed), scheduler
-                        )
-                    except Exception as ex:  # noqa: BLE001 - as Observable.subscribe: the error
-                        on_error(ex)
-
-                tramp = trampoline()
-                if tramp.schedule_required():
-                    tramp.schedule(attach)
-                else:
-                    attach()
+                # Unguarded (see the docstring), subscribed as Observable.subscribe does it:
+                # an error the source delivers while being subscribed queues the next attempt
+                # behind this one, which is disposed first, even from an idle thread (a
+                # connection's share connects at the end of a hold() block).
+                d.disposable = subscribe_unguarded(
+                    source, on_next, on_error, on_completed, scheduler
+                )
 
             def dispose() -> None:
                 nonlocal stopped
