@@ -490,8 +490,14 @@ def batch_parser(
         # The share emit belongs to, if its subscribers may be given a message's value.
         if share is LOOKUP:
             share = multicast_of(emit) if keep_raw and tally is None else None
+        # What the share's subscribers take from a message's value (see below), worked out
+        # again only when its value_calls change: the projection and its one subscriber's
+        # guard and call, or the (pick, guard, call) of each subscriber, or neither.
         known_calls: Any = None
         project: Callable[[dict[str, Any]], Any] | None = None
+        guard: Any = None
+        call: Any = None
+        values: Any = None
         try:
             for line in lines:
                 if stopped[0]:
@@ -523,14 +529,12 @@ def batch_parser(
                     calls = share.value_calls if share is not None else None
                     if calls is not known_calls:  # subscribers came or went (rarely)
                         known_calls = calls
-                        project = None
-                        if (
-                            calls is not None
-                            and calls[0] is Parsed
-                            and projections
-                            and len(calls[1]) == 1
-                        ):
-                            project = projections.get(id(calls[1][0][0]))
+                        project = values = None
+                        if calls is not None and calls[0] is Parsed:
+                            values = calls[1]
+                            if projections and len(values) == 1:
+                                project = projections.get(id(values[0][0]))
+                                _, guard, call = values[0]
                     try:
                         item: Any = convert(doc) if project is None else project(doc)
                     except Exception as exc:  # noqa: BLE001 - any failure = bad shape
@@ -546,17 +550,18 @@ def batch_parser(
                             skipped.append(converted - 1 + others)  # type: ignore[union-attr]
                             other(item)  # type: ignore[misc]
                             continue
-                        if calls is not None and calls[0] is Parsed:
-                            # The share's own delivery (see _Multicast.on_next), from the value.
-                            if project is not None:  # item is the one subscriber's pick
-                                _, guard, call = calls[1][0]
-                                if item is not None and (guard is None or not guard.is_stopped):
-                                    call(item)
-                                continue
-                            for pick, guard, call in calls[1]:
+                        # The share's own delivery (see _Multicast.on_next), from the value.
+                        if project is not None:  # item is the one subscriber's pick
+                            if item is not None and (guard is None or not guard.is_stopped):
+                                call(item)
+                            continue
+                        if values is not None:
+                            for pick, each_guard, each_call in values:
                                 picked = item if pick is None else pick(item)
-                                if picked is not None and (guard is None or not guard.is_stopped):
-                                    call(picked)
+                                if picked is not None and (
+                                    each_guard is None or not each_guard.is_stopped
+                                ):
+                                    each_call(picked)
                             continue
                         if keep_raw:
                             item = new_tuple(Parsed, (item, line))

@@ -73,6 +73,9 @@ NOTICE_TYPES: Final[tuple[type[Notice], ...]] = (
 )
 _NOTICE_KEYS: Final = tuple((cls.kind, cls) for cls in NOTICE_TYPES)
 
+# Status(doc) without its __init__ (see _watching_unknown): the same object.
+_new_object = object.__new__
+
 
 def _bad(where: str, what: str, value: Any) -> TypeError:
     # The type only, not the value: a bad value may be huge (the line's preview is logged).
@@ -228,6 +231,13 @@ def _watching_unknown(limit: int = UNKNOWN_STREAK_WARNING) -> Callable[[dict[str
 
     def convert(doc: dict[str, Any]) -> V1Message:
         nonlocal streak, warned
+        # A status with an integer id, nearly every message, as _classify takes it: here,
+        # without its call and Status.__init__'s (two Python calls a message).
+        if "in_reply_to_status_id" in doc and type(doc.get("id")) is int:
+            streak = 0
+            status: Status = _new_object(Status)
+            status.data = doc
+            return status
         message = _classify(doc)
         if type(message) is not UnknownNotice:
             streak = 0

@@ -526,9 +526,30 @@ class StreamingClient(RulesMixin, ActivitySubscriptionsMixin, BaseStream):
         if tweet is not None:
             self.on_tweet(tweet)
         doc = response._doc
+        if doc is None:  # a response made otherwise than from a message: its parts as read
+            doc = {
+                "includes": response.includes,
+                "errors": response.errors,
+                "matching_rules": response.matching_rules,
+            }
         # A message of data alone (the default payload) has no other part to dispatch.
-        if tweet is None or doc is None or len(doc) > 1:
-            self._dispatch_parts(response)
+        if tweet is None or len(doc) > 1:
+            # The default on_includes and on_matching_rules do nothing: a response's parts
+            # are converted when read (StreamResponse is lazy), so they are read only when
+            # there and for a hook that was overridden (in the class or on the instance;
+            # _overridden's test, inline: each Python call is ~2% of a 4 KB message here).
+            # The class is read again after each hook: a hook may change it.
+            own = vars(self)
+            if doc.get("includes") and (
+                "on_includes" in own or type(self).on_includes is not _ON_INCLUDES
+            ):
+                self.on_includes(response.includes)
+            if doc.get("errors"):
+                self.on_errors(response.errors)
+            if doc.get("matching_rules") and (
+                "on_matching_rules" in own or type(self).on_matching_rules is not _ON_MATCHING_RULES
+            ):
+                self.on_matching_rules(response.matching_rules)
         # The default on_response only logs at DEBUG: not called at all when that is off
         # (a call per message on the hot path for nothing). An on_response set on the
         # instance during a run is called from the next run on.
@@ -582,17 +603,6 @@ class StreamingClient(RulesMixin, ActivitySubscriptionsMixin, BaseStream):
 
         return lone_tweet_or_response, on_next
 
-    def _dispatch_parts(self, response: StreamResponse) -> None:
-        # The default on_includes and on_matching_rules do nothing: a response's parts are
-        # converted when read (StreamResponse is lazy), so they are read only for a hook
-        # that was overridden (in the class or on the instance) and takes them.
-        if _overridden(self, "on_includes") and response._has("includes"):
-            self.on_includes(response.includes)
-        if response._has("errors"):
-            self.on_errors(response.errors)
-        if _overridden(self, "on_matching_rules") and response._has("matching_rules"):
-            self.on_matching_rules(response.matching_rules)
-
     def on_tweet(self, tweet: Tweet) -> None:
         """A tweet arrived."""
 
@@ -624,6 +634,10 @@ _DEFAULT_HOOKS: dict[str, Any] = {
     name: StreamingClient.__dict__[name]
     for name in ("on_includes", "on_matching_rules", "on_response")
 }
+
+
+_ON_INCLUDES: Final = _DEFAULT_HOOKS["on_includes"]
+_ON_MATCHING_RULES: Final = _DEFAULT_HOOKS["on_matching_rules"]
 
 
 def _overridden(client: StreamingClient, hook: str) -> bool:

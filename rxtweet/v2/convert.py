@@ -159,12 +159,14 @@ def _check_parts(doc: dict[str, Any]) -> None:
         raise TypeError("'errors' is not a list of objects")
     rules = doc.get("matching_rules")
     # Rule objects with a scalar id or none (str() of any other could fail when the rules
-    # are read, later); dict.get raises TypeError for a rule that is not an object.
-    if rules is not None and (
-        type(rules) is not list
-        or not _RULE_ID_TYPES.issuperset(map(type, map(dict.get, rules, repeat("id"))))
-    ):
-        raise TypeError("'matching_rules' is not a list of objects with scalar ids")
+    # are read, later). A loop, not frozenset.issuperset(map(...)): a message matches a
+    # rule or two, and issuperset builds a set of its argument first (~2x the time).
+    if rules is not None:
+        if type(rules) is not list:
+            raise TypeError("'matching_rules' is not a list of objects with scalar ids")
+        for rule in rules:
+            if not isinstance(rule, dict) or type(rule.get("id")) not in _RULE_ID_TYPES:
+                raise TypeError("'matching_rules' is not a list of objects with scalar ids")
 
 
 #: The picks of a response that a parser may make straight from the message (see
