@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 from reactivex import Observable, abc
+from reactivex.disposable import Disposable
 from support import RawServer, chunk, reader_threads, wait_until
 
 from rxtweet import StreamingClient
@@ -244,3 +245,28 @@ def assert_churned_runs(churned: Churned) -> list[tuple[str, list[int]]]:
             assert got == list(range(got[0], got[0] + len(got))), kind
         assert len(got) - at_dispose <= 1, kind
     return overlapping
+
+
+class _Head:
+    status_code = 200
+    headers: dict[str, str] = {}  # noqa: RUF012 - read only
+
+
+class PushedReads:
+    """A batch transport whose reads the test pushes, exactly as given: ``observer`` is the
+    connection's observer of the current attempt, set when it subscribes."""
+
+    def __init__(self) -> None:
+        self.observer: abc.ObserverBase[list[bytes]] | None = None
+
+    def batches(self, *_: Any, on_response: Any = None, **__: Any) -> Observable[list[bytes]]:
+        def subscribe(observer: Any, _: Any = None) -> abc.DisposableBase:
+            self.observer = observer
+            if on_response is not None:
+                on_response(_Head())
+            return Disposable()
+
+        return Observable(subscribe)
+
+    def lines(self, *_: Any, **__: Any) -> Observable[bytes]:
+        raise AssertionError("a batch transport's lines are never asked for")

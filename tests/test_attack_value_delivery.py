@@ -36,6 +36,7 @@ from delivery_harness import (
     Churned,
     Feed,
     Hooks,
+    PushedReads,
     Subscribe,
     assert_churned_runs,
     churner,
@@ -43,9 +44,8 @@ from delivery_harness import (
     switching_often,
     tweet,
 )
-from reactivex import Observable, abc
+from reactivex import abc
 from reactivex import operators as ops
-from reactivex.disposable import Disposable
 from reactivex.scheduler import EventLoopScheduler, ThreadPoolScheduler
 from reactivex.testing import TestScheduler
 from support import reader_threads, wait_until
@@ -502,30 +502,6 @@ NOW = 1_700_000_000.0
 def aged(age_ms: int, n: int) -> bytes:
     snowflake = ((round(NOW * 1000) - age_ms - SNOWFLAKE_EPOCH_MS) << 22) | n
     return orjson.dumps({"data": {"id": str(snowflake), "text": f"t{n}"}})
-
-
-class _Head:
-    status_code = 200
-    headers: dict[str, str] = {}  # noqa: RUF012 - read only
-
-
-class PushedReads:
-    """A batch transport whose reads the test pushes on its own thread (exact reads)."""
-
-    def __init__(self) -> None:
-        self.observer: abc.ObserverBase[list[bytes]] | None = None
-
-    def batches(self, *_: Any, on_response: Any = None, **__: Any) -> Observable[list[bytes]]:
-        def subscribe(observer: Any, _: Any = None) -> abc.DisposableBase:
-            self.observer = observer
-            if on_response is not None:
-                on_response(_Head())
-            return Disposable()
-
-        return Observable(subscribe)
-
-    def lines(self, *_: Any, **__: Any) -> Observable[bytes]:
-        raise AssertionError("a batch transport's lines are never asked for")
 
 
 def test_metrics_count_the_same_with_and_without_the_value_path() -> None:

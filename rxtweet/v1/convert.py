@@ -51,6 +51,7 @@ __all__ = [
     "NOTICE_TYPES",
     "UNKNOWN_STREAK_WARNING",
     "is_v1_data",
+    "status_of",
     "to_v1_message",
 ]
 
@@ -260,4 +261,26 @@ def _watching_unknown(limit: int = UNKNOWN_STREAK_WARNING) -> Callable[[dict[str
             )
         return message
 
+    def status_of_doc(doc: dict[str, Any]) -> Status | None:
+        # status_of(convert(doc)), for a parser whose one subscriber is statuses (see
+        # batch_parser): the same checks, log records and streak; the fast path repeats
+        # convert's rather than calling it (a Python call a message).
+        nonlocal streak
+        if "in_reply_to_status_id" in doc and type(doc.get("id")) is int:
+            streak = 0
+            status: Status = _new_object(Status)
+            status.data = doc
+            return status
+        message = convert(doc)
+        return message if type(message) is Status else None
+
+    convert.projections = (convert, {status_of: status_of_doc})  # type: ignore[attr-defined]
     return convert
+
+
+def status_of(message: V1Message) -> Status | None:
+    """The message if it is a :class:`Status`, else ``None``: the pick of
+    :attr:`V1Stream.statuses <rxtweet.v1.stream.V1Stream>` (``of_type(Status)``), one
+    function, so that a parser may make it straight from the message (see
+    :func:`_watching_unknown`)."""
+    return message if type(message) is Status else None

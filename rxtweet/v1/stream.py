@@ -13,6 +13,7 @@ from ..events import UnknownMessage
 from ..operators.pass_through import pass_through
 from ..parse import Parsed
 from ..substreams import ItemOperator, Substreams
+from .convert import status_of
 from .framing import DelimitedStats
 from .models import (
     DeleteNotice,
@@ -85,7 +86,7 @@ class V1Stream(Substreams[V1Message]):
     ) -> None:
         super().__init__(connection)
         self.messages = self.select(_identity)
-        self.statuses = self.of_type(Status)
+        self.statuses: Observable[Status] = self.select(status_of)
         self.deletes = self.of_type(DeleteNotice)
         self.limits = self.of_type(LimitNotice)
         self.scrub_geo = self.of_type(ScrubGeoNotice)
