@@ -378,14 +378,21 @@ def test_the_fast_status_is_the_status_init_makes() -> None:
 # --- 3. StreamingClient._dispatch -------------------------------------------------------------
 
 
+def _old_has(response: StreamResponse, name: str) -> bool:
+    """The pre-change StreamResponse._has (commit 1e34553; gone with its only caller)."""
+    doc = response._doc
+    return bool(getattr(response, name) if doc is None else doc.get(name))
+
+
 def _old_dispatch_parts(self: StreamingClient, response: StreamResponse) -> None:
-    """The pre-change StreamingClient._dispatch_parts (commit 1e34553), verbatim."""
+    """The pre-change StreamingClient._dispatch_parts (commit 1e34553), verbatim but for
+    StreamResponse._has, inlined above."""
     overridden = client_module._overridden
-    if overridden(self, "on_includes") and response._has("includes"):
+    if overridden(self, "on_includes") and _old_has(response, "includes"):
         self.on_includes(response.includes)
-    if response._has("errors"):
+    if _old_has(response, "errors"):
         self.on_errors(response.errors)
-    if overridden(self, "on_matching_rules") and response._has("matching_rules"):
+    if overridden(self, "on_matching_rules") and _old_has(response, "matching_rules"):
         self.on_matching_rules(response.matching_rules)
 
 

@@ -421,11 +421,6 @@ class StreamResponse(Sequence[Any]):
         except AttributeError:
             return self._convert("_matching_rules")  # type: ignore[no-any-return]
 
-    def _has(self, name: str) -> bool:
-        """Whether part ``name`` (``"includes"`` ...) is non-empty, without converting it."""
-        doc = self._doc
-        return bool(getattr(self, name) if doc is None else doc.get(name))
-
     # -- the named tuple's protocol ----------------------------------------------------------
 
     def _astuple(self) -> tuple[Any, Any, Any, Any]:
