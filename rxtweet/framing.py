@@ -92,7 +92,9 @@ class ChunkedDecoder:
                 and length + 2 <= splitter.max_line
                 and data.endswith(b"\r\n\r\n")
                 and data[:nl] == (_SIZE_FIELDS[length] if length < 4096 else b"%x" % (length + 2))
-                and b"\n" not in line
+                # find, not `in`: bytes.__contains__ first tries its argument as an int,
+                # and for bytes raises and clears a formatted TypeError, a cost per read.
+                and line.find(b"\n") < 0
                 and not splitter._parts
                 and not splitter._overflow
             ):
@@ -133,7 +135,7 @@ class ChunkedDecoder:
         lengths = list(map(len, lines))
         if (
             any(parts[2:stop:3])  # a chunk's payload is not one line and its CRLF
-            or b"\n" in b"".join(lines)  # a bare LF ends a line too (memchr, not count)
+            or b"".join(lines).find(b"\n") >= 0  # a bare LF ends a line too (find: see feed_lines)
             or max(lengths) > max_line
         ):
             return data

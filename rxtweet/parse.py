@@ -169,7 +169,7 @@ def decode(line: bytes, *, exact_ints: bool = True) -> dict[str, Any] | Malforme
     With ``exact_ints`` (default) integers of any size are exact; without, an integer
     literal beyond 64 bits becomes a ``float`` (orjson's behaviour).
     """
-    if exact_ints and _BIG_INT in line.translate(_DIGIT_TABLE):
+    if exact_ints and line.translate(_DIGIT_TABLE).find(_BIG_INT) >= 0:
         return _loads_exact(line)
     try:
         doc = _orjson_loads(line)
@@ -512,7 +512,7 @@ def batch_parser(
                     others += 1
                     continue
                 # decode(line), with its common case inlined (one call less per line)
-                if exact_ints and big_int in line.translate(table):
+                if exact_ints and line.translate(table).find(big_int) >= 0:
                     doc: Any = _loads_exact(line)
                 else:
                     try:
