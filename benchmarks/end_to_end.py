@@ -1064,9 +1064,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--messages", type=int, help="latency messages per client and API (1,000; 0 skips)"
     )
-    parser.add_argument("--rounds", type=int, help="latency rounds per client (4)")
+    parser.add_argument("--rounds", type=int, help="latency rounds per client (3)")
     parser.add_argument(
-        "--latency-apis", default="v2s,v2", help="inputs of the latency runs (v2s,v2)"
+        "--latency-apis", default="v2s,v2,v1", help="inputs of the latency runs (v2s,v2,v1)"
     )
     parser.add_argument(
         "--rates", default="100,1000,10000", help="latency msg/s, comma-separated (100,1000,10000)"
