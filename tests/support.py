@@ -5,15 +5,42 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import logging
 import socket
 import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, TypeVar
 
 from rxtweet import StreamRequest
 from rxtweet.v2.models import StreamResponse, Tweet
+
+_Shape = TypeVar("_Shape")
+
+
+@contextlib.contextmanager
+def log_records(
+    name: str, shape: Callable[[logging.LogRecord], _Shape], level: int = logging.DEBUG
+) -> Iterator[list[_Shape]]:
+    """``shape(record)`` of each record logged on ``name`` (or a logger below it) at
+    ``level`` or above inside the block; the logger's level is ``level`` meanwhile and
+    restored after."""
+    got: list[_Shape] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            got.append(shape(record))
+
+    logger = logging.getLogger(name)
+    handler, old_level = Keep(level), logger.level
+    logger.addHandler(handler)
+    logger.setLevel(level)
+    try:
+        yield got
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(old_level)
 
 
 def reader_threads() -> list[threading.Thread]:

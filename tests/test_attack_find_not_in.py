@@ -20,11 +20,10 @@ real server on 127.0.0.1, one message per chunk per read, a bare LF inside chunk
 from __future__ import annotations
 
 import json
-import logging
 import socket
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from itertools import pairwise
 from typing import Any
 from unittest import mock
@@ -33,7 +32,16 @@ import orjson
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
-from support import RawServer, chunk, collect, get, raw_servers, reader_threads, wait_until
+from support import (
+    RawServer,
+    chunk,
+    collect,
+    get,
+    log_records,
+    raw_servers,
+    reader_threads,
+    wait_until,
+)
 
 from rxtweet import parse as parse_module
 from rxtweet.events import KeepAlive, MalformedMessage
@@ -356,25 +364,9 @@ def outcome(call: Callable[[], Any]) -> Any:
         return ("raised", type(exc), str(exc))
 
 
-@contextmanager
-def records(name: str) -> Iterator[list[tuple[int, str]]]:
+def records(name: str) -> AbstractContextManager[list[tuple[int, str]]]:
     """The (level, message) of each record logged on ``name`` inside the block."""
-    got: list[tuple[int, str]] = []
-
-    class Keep(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
-            got.append((record.levelno, record.getMessage()))
-
-    handler = Keep(logging.DEBUG)
-    logger = logging.getLogger(name)
-    old_level = logger.level
-    logger.addHandler(handler)
-    logger.setLevel(logging.DEBUG)
-    try:
-        yield got
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(old_level)
+    return log_records(name, lambda record: (record.levelno, record.getMessage()))
 
 
 @contextmanager

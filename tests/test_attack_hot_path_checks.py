@@ -29,6 +29,7 @@ import pytest
 from delivery_harness import Feed, Hooks, Log, Serve, full, tweet
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
+from support import log_records
 
 from rxtweet import StreamingClient
 from rxtweet import connection as connection_module
@@ -251,28 +252,15 @@ def _old_watching_unknown(limit: int = v1_convert.UNKNOWN_STREAK_WARNING) -> Cal
     return convert
 
 
-class Records(logging.Handler):
-    """Every record of a logger, as (level, message)."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.got: list[tuple[int, str]] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.got.append((record.levelno, record.getMessage()))
+def _level_and_message(record: logging.LogRecord) -> tuple[int, str]:
+    return record.levelno, record.getMessage()
 
 
 @pytest.fixture
-def v1_records() -> Iterator[Records]:
-    logger = v1_convert.log
-    handler, level = Records(), logger.level
-    logger.addHandler(handler)
-    logger.setLevel(logging.DEBUG)
-    try:
-        yield handler
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(level)
+def v1_records() -> Iterator[list[tuple[int, str]]]:
+    """Every record of v1.1's converter's logger, as (level, message)."""
+    with log_records(v1_convert.log.name, _level_and_message) as got:
+        yield got
 
 
 def v1_outcome(convert: Callable[[Any], Any], doc: dict[str, Any]) -> Outcome:
@@ -329,21 +317,14 @@ def test_v1_converter_gives_what_it_gave_and_logs_the_same(
     small ``limit`` makes the streak's WARNING/DEBUG switch and its resets frequent)."""
     runs = []
     for make in (_old_watching_unknown, v1_convert._watching_unknown):
-        logger = v1_convert.log
-        handler, level = Records(), logger.level
-        logger.addHandler(handler)
-        logger.setLevel(logging.DEBUG)
-        try:
+        with log_records(v1_convert.log.name, _level_and_message) as logged:
             convert = make(limit)
             results = [v1_outcome(convert, doc) for doc in docs]
-        finally:
-            logger.removeHandler(handler)
-            logger.setLevel(level)
-        runs.append((results, handler.got))
+        runs.append((results, logged))
     assert runs[1] == runs[0]
 
 
-def test_the_fast_path_resets_the_streak_as_before(v1_records: Records) -> None:
+def test_the_fast_path_resets_the_streak_as_before(v1_records: list[tuple[int, str]]) -> None:
     """21 unknowns (the summary WARNING at the 20th, DEBUG for the 21st), a status of the
     fast path, 21 unknowns again: the streak starts over (WARNINGs, no second summary)."""
     unknown: dict[str, Any] = {"foo": 1}
@@ -351,11 +332,11 @@ def test_the_fast_path_resets_the_streak_as_before(v1_records: Records) -> None:
     docs = [unknown] * 21 + [status] + [unknown] * 21 + [status, status] + [unknown]
     got: list[list[tuple[int, str]]] = []
     for make in (_old_watching_unknown, v1_convert._watching_unknown):
-        v1_records.got.clear()
+        v1_records.clear()
         convert = make()
         kinds = [type(convert(doc)).__name__ for doc in docs]
         assert kinds.count("Status") == 3
-        got.append(list(v1_records.got))
+        got.append(list(v1_records))
     assert got[1] == got[0]
     levels = [level for level, _ in got[1]]
     # 1..20 WARNING + the summary, 21st DEBUG; after the status 1..20 WARNING, 21st DEBUG;
@@ -465,8 +446,6 @@ def dispatch_run(
             namespace[hook] = recorder(hook)
     cls = type("Client", (StreamingClient,), namespace)
     owner: list[Any] = []
-    logger = client_module.log
-    handler, level = Records(), logger.level
     with pytest.MonkeyPatch.context() as patch:
         for hook, place in places.items():
             if place == "class":
@@ -477,17 +456,13 @@ def dispatch_run(
             if place == "instance":
                 setattr(client, hook, recorder(hook))
         response = make_response()
-        logger.addHandler(handler)
-        logger.setLevel(logging.DEBUG if debug else logging.INFO)
-        try:
+        level = logging.DEBUG if debug else logging.INFO
+        with log_records(client_module.log.name, _level_and_message, level) as logged:
             dispatch(client, response)
-        finally:
-            logger.removeHandler(handler)
-            logger.setLevel(level)
     converted = tuple(
         hasattr(response, slot) for slot in ("_includes", "_errors", "_matching_rules")
     )
-    return calls, converted, handler.got
+    return calls, converted, logged
 
 
 valid_docs = st.fixed_dictionaries(

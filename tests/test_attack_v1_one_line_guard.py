@@ -29,8 +29,8 @@ import itertools
 import logging
 import socket
 import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from itertools import repeat
 from typing import Any
 
@@ -41,7 +41,7 @@ from reactivex import Observable, abc
 from reactivex import operators as ops
 from reactivex.disposable import CompositeDisposable, Disposable
 from reactivex.subject import Subject
-from support import RawServer, chunk, reader_threads, wait_until
+from support import RawServer, chunk, log_records, reader_threads, wait_until
 
 from rxtweet.errors import FatalDisconnect
 from rxtweet.events import Errored
@@ -202,24 +202,13 @@ BATCHES = st.lists(
 # --- running an operator --------------------------------------------------------------------
 
 
-@contextmanager
-def v1_log() -> Iterator[list[tuple[str, str]]]:
+def v1_log() -> AbstractContextManager[list[tuple[str, str]]]:
     """The guard's log records (level, message) while inside."""
-    records: list[tuple[str, str]] = []
-
-    class Keep(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
-            records.append((record.levelname, record.getMessage()))
-
-    logger = logging.getLogger(v1_framing.__package__)
-    handler, level = Keep(), logger.level
-    logger.addHandler(handler)
-    logger.setLevel(logging.INFO)
-    try:
-        yield records
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(level)
+    return log_records(
+        v1_framing.__package__,
+        lambda record: (record.levelname, record.getMessage()),
+        logging.INFO,
+    )
 
 
 def run(

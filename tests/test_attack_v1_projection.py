@@ -27,6 +27,7 @@ import logging
 import socket
 import threading
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from operator import attrgetter
 from typing import Any
 
@@ -41,7 +42,7 @@ from reactivex.disposable import CompositeDisposable, Disposable
 from reactivex.scheduler import EventLoopScheduler
 from reactivex.subject import Subject
 from reactivex.testing import TestScheduler
-from support import RawServer, chunk, reader_threads, wait_until
+from support import RawServer, chunk, log_records, reader_threads, wait_until
 
 from rxtweet import connection as connection_module
 from rxtweet import parse as parse_module
@@ -113,29 +114,9 @@ def old_pick(message: Any) -> Status | None:
 # --- log records -----------------------------------------------------------------------------
 
 
-class _Records(logging.Handler):
-    def __init__(self, got: list[tuple[str, int, str]]) -> None:
-        super().__init__(logging.DEBUG)
-        self.got = got
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.got.append((record.name, record.levelno, record.getMessage()))
-
-
-@contextlib.contextmanager
-def recording() -> Iterator[list[tuple[str, int, str]]]:
+def recording() -> AbstractContextManager[list[tuple[str, int, str]]]:
     """Every record of the ``rxtweet`` loggers, DEBUG up, as (name, level, message)."""
-    got: list[tuple[str, int, str]] = []
-    handler = _Records(got)
-    logger = logging.getLogger("rxtweet")
-    level = logger.level
-    logger.addHandler(handler)
-    logger.setLevel(logging.DEBUG)
-    try:
-        yield got
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(level)
+    return log_records("rxtweet", lambda record: (record.name, record.levelno, record.getMessage()))
 
 
 # --- documents a hostile server sends --------------------------------------------------------
