@@ -502,7 +502,18 @@ def batch_parser(
             for line in lines:
                 if stopped[0]:
                     return
-                if not line or line.isspace():
+                # decode(line), with its common case inlined (one call less per line); a
+                # line of whitespace is a keep-alive, asked only when orjson refuses it
+                if not line:
+                    doc: Any = _KEEP_ALIVE
+                elif exact_ints and line.translate(table).find(big_int) >= 0:
+                    doc = _loads_exact(line)
+                else:
+                    try:
+                        doc = loads(line)
+                    except orjson.JSONDecodeError:
+                        doc = _KEEP_ALIVE if line.isspace() else decode(line, exact_ints=False)
+                if doc is _KEEP_ALIVE:
                     if stats is not None:
                         stats.keep_alives += 1
                     emit(_KEEP_ALIVE)
@@ -511,17 +522,6 @@ def batch_parser(
                         other(_KEEP_ALIVE)
                     others += 1
                     continue
-                # decode(line), with its common case inlined (one call less per line)
-                if exact_ints and line.translate(table).find(big_int) >= 0:
-                    doc: Any = _loads_exact(line)
-                else:
-                    try:
-                        doc = loads(line)
-                    except orjson.JSONDecodeError:
-                        doc = decode(line, exact_ints=False)
-                    else:
-                        if type(doc) is not dict:
-                            doc = MalformedMessage(line, REASON_NOT_OBJECT)
                 if type(doc) is dict:
                     # What the share's subscribers may be given from the value alone (see
                     # below): read per message, as subscribers come and go. One whose pick
@@ -568,7 +568,13 @@ def batch_parser(
                         emit(item)
                         continue
                 else:
-                    item = doc
+                    # Not an object (orjson's list, string, number or null), or what decode
+                    # made of a line orjson refused.
+                    item = (
+                        doc
+                        if type(doc) is MalformedMessage
+                        else MalformedMessage(line, REASON_NOT_OBJECT)
+                    )
                     _report(item, stats)
                 # A malformed line.
                 emit(item)
