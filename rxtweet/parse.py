@@ -502,8 +502,10 @@ def batch_parser(
             for line in lines:
                 if stopped[0]:
                     return
-                # decode(line), with its common case inlined (one call less per line); a
-                # line of whitespace is a keep-alive, asked only when orjson refuses it
+                # decode(line), inlined (one call less per line); a line of whitespace is a
+                # keep-alive, asked only when orjson refuses it. A line orjson refused goes
+                # to the exact path, which explains why (as decode does, without parsing it
+                # with orjson a second time).
                 if not line:
                     doc: Any = _KEEP_ALIVE
                 elif exact_ints and line.translate(table).find(big_int) >= 0:
@@ -512,7 +514,7 @@ def batch_parser(
                     try:
                         doc = loads(line)
                     except orjson.JSONDecodeError:
-                        doc = _KEEP_ALIVE if line.isspace() else decode(line, exact_ints=False)
+                        doc = _KEEP_ALIVE if line.isspace() else _loads_exact(line)
                 if doc is _KEEP_ALIVE:
                     if stats is not None:
                         stats.keep_alives += 1
@@ -568,8 +570,8 @@ def batch_parser(
                         emit(item)
                         continue
                 else:
-                    # Not an object (orjson's list, string, number or null), or what decode
-                    # made of a line orjson refused.
+                    # Not an object (orjson's list, string, number or null), or what the
+                    # exact path made of a line orjson refused.
                     item = (
                         doc
                         if type(doc) is MalformedMessage

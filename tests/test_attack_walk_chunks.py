@@ -1142,8 +1142,8 @@ def test_each_kind_of_line_is_what_it_was(line: bytes, expected: Any, exact_ints
 PARSE_BATCH = [b" ", b"\x0b\x0c", b"null", b"[1]", b'"\\ud800"', b'{"a":1', b'{"id":1}', b""]
 PARSE_MUTANTS = {
     "whitespace not a keep-alive": (
-        "doc = _KEEP_ALIVE if line.isspace() else decode(line, exact_ints=False)",
-        "doc = decode(line, exact_ints=False)",
+        "doc = _KEEP_ALIVE if line.isspace() else _loads_exact(line)",
+        "doc = _loads_exact(line)",
     ),
     "every other line not an object": (
         "doc\n                        if type(doc) is MalformedMessage\n"
