@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections import deque
 from typing import Any
 
 import pytest
@@ -184,3 +185,117 @@ def test_reports_at_most_once_per_second(
     messages = [r.getMessage() for r in caplog.records if r.name == "rxtweet.handoff"]
     assert len(messages) == 3
     assert "slow.sink" in messages[1] and "6 item(s) dropped (7 in all" in messages[1]
+
+
+# --- the lock-free offer ------------------------------------------------------------------
+# offer() queues without the lock when there is room (see Handoff.offer for why). These pin
+# the two moments where that could strand an item, the close race, and that the fast path
+# really takes no lock; the observe_on_bounded test below shakes the real threads.
+
+
+class _Hooked(deque):  # type: ignore[type-arg]
+    """A deque that runs ``hook`` once, just after its first truth test was answered
+    (poll's first look: the hook is what another thread does right after it)."""
+
+    def __init__(self, hook: Any) -> None:
+        super().__init__()
+        self.hook = hook
+
+    def __bool__(self) -> bool:
+        answer = len(self) > 0
+        hook, self.hook = self.hook, None
+        if hook is not None:
+            hook()
+        return answer
+
+
+def test_an_item_offered_while_the_consumer_parks_is_polled_not_stranded() -> None:
+    handoff: Handoff[str] = Handoff(10, "block")
+    assert handoff.offer("first") is True  # the consumer starts
+    assert handoff.poll() == "first"
+    woke: list[bool] = []
+    # poll() finds the queue empty; before it parks, the producer queues (without the
+    # lock, seeing no park): the consumer's last look must take that item, else it would
+    # wait, parked and unwoken, for the next item.
+    handoff._queue = _Hooked(lambda: woke.append(handoff.offer("second")))
+    assert handoff.poll() == "second"
+    assert woke == [False]  # the running consumer took it: no second drain
+    assert handoff.poll() is EMPTY  # now parked: the next offer starts a drain
+    assert handoff.offer("third") is True
+    assert handoff.poll() == "third"
+
+
+def test_an_offer_after_the_park_starts_the_consumer_once() -> None:
+    handoff: Handoff[int] = Handoff(10, "block")
+    assert handoff.poll() is EMPTY  # parked
+    assert [handoff.offer(n) for n in range(3)] == [True, False, False]
+    assert [handoff.poll() for _ in range(4)] == [0, 1, 2, EMPTY]
+
+
+class _ClosingDeque(deque):  # type: ignore[type-arg]
+    """A deque whose first append is preceded by a close (from "another thread")."""
+
+    def __init__(self, handoff: Handoff[Any]) -> None:
+        super().__init__()
+        self.handoff: Handoff[Any] | None = handoff
+
+    def append(self, item: Any) -> None:
+        handoff, self.handoff = self.handoff, None
+        if handoff is not None:
+            handoff.close()
+        super().append(item)
+
+
+def test_a_close_between_the_check_and_the_append_discards_the_item() -> None:
+    handoff: Handoff[str] = Handoff(10, "block")
+    assert handoff.offer("a") is True
+    assert handoff.poll() == "a"
+    handoff._queue = _ClosingDeque(handoff)
+    assert handoff.offer("late") is False  # closed meanwhile: nothing to start
+    assert len(handoff) == 0  # and not kept
+    assert handoff.poll() is EMPTY
+    assert handoff.offer("later") is False
+
+
+def test_a_close_leaves_nothing_for_poll_even_if_an_item_slipped_in() -> None:
+    handoff: Handoff[str] = Handoff(10, "block")
+    handoff.offer("a")
+    handoff.close()
+    handoff._queue.append("slipped")  # what a racing lock-free offer may leave
+    assert handoff.poll() is EMPTY
+
+
+class _CountingLock:
+    """A lock that counts its acquisitions (for the Condition built on it, too)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.acquired = 0
+
+    def acquire(self, *args: Any) -> bool:
+        self.acquired += 1
+        return self.lock.acquire(*args)
+
+    def release(self) -> None:
+        self.lock.release()
+
+    def __enter__(self) -> bool:
+        return self.acquire()
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+@pytest.mark.skipif(not handoff_module._LOCK_FREE_OFFER, reason="no GIL: offer takes the lock")
+def test_offer_with_room_takes_no_lock_while_the_consumer_runs() -> None:
+    handoff: Handoff[int] = Handoff(100, "block")
+    lock = _CountingLock()
+    handoff._lock = lock  # type: ignore[assignment]
+    handoff._room = threading.Condition(lock)  # type: ignore[arg-type]
+    assert handoff.offer(0) is True  # parked: the lock, once, to claim the wake
+    assert lock.acquired == 1
+    for n in range(1, 50):
+        assert handoff.offer(n) is False
+    assert lock.acquired == 1  # the consumer is running: no lock per item
+    assert [handoff.poll() for _ in range(50)] == list(range(50))
+    assert handoff.total == 50

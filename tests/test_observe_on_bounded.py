@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import itertools
 import socket
+import sys
 import threading
 import time
 import tracemalloc
@@ -530,3 +531,49 @@ def test_block_backpressure_reaches_the_server(no_leftover_readers: None) -> Non
     assert got == list(range(backlog))  # nothing lost, in order
     assert stream.stats.overflowed == 0
     assert backlog > capacity * 10  # the buffers between hold far more than the queue
+
+
+@pytest.mark.parametrize("kind", ["pool", "eventloop"])
+def test_no_item_waits_for_the_next_under_forced_thread_switches(kind: str) -> None:
+    # The hand-off queues without its lock while the consumer runs (Handoff.offer). Each
+    # item here is offered only once the one before was delivered, so the consumer parks
+    # and is started again item after item, and GIL switches come at almost every bytecode:
+    # an item stranded by a park that missed it would never be delivered (no later item
+    # comes to wake the consumer), and the wait below would time out.
+    from reactivex.scheduler import EventLoopScheduler
+
+    source: Subject[int] = Subject()
+    delivered: list[int] = []
+    arrived = threading.Condition()
+    running = [0]
+    overlaps: list[int] = []
+
+    def on_next(value: int) -> None:
+        running[0] += 1
+        if running[0] > 1:
+            overlaps.append(value)
+        with arrived:
+            delivered.append(value)
+            arrived.notify()
+        running[0] -= 1
+
+    scheduler: Any = ThreadPoolScheduler(2) if kind == "pool" else EventLoopScheduler()
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        subscription = source.pipe(
+            observe_on_bounded(scheduler, capacity=4, overflow="block")
+        ).subscribe(on_next)
+        for n in range(1500):
+            source.on_next(n)
+            with arrived:
+                assert arrived.wait_for(lambda n=n: len(delivered) > n, TIMEOUT), n
+        subscription.dispose()
+    finally:
+        sys.setswitchinterval(interval)
+        if kind == "pool":
+            scheduler.executor.shutdown(wait=True)
+        else:
+            scheduler.dispose()
+    assert delivered == list(range(1500))
+    assert overlaps == []
