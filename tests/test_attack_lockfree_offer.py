@@ -787,7 +787,7 @@ def test_policies_are_exact_when_the_consumer_mostly_keeps_up(
 
 
 def check_policy(overflow: Any, capacity: int, pace: int, dwell: int) -> None:
-    n_items = 20_000
+    n_items = 8_000
     drops: list[int] = []
     handoff = Tracked(capacity, overflow, on_overflow=drops.append)
     handoff._queue = CapacityDeque()
@@ -975,8 +975,8 @@ def produce_on_a_thread(source: Subject[int], n_items: int, pause: int = 0) -> t
 
 
 @pytest.mark.parametrize("kind", ["pool1", "pool2", "eventloop"])
-def test_30k_items_across_threads_in_order(fast_switching: None, kind: str) -> None:
-    n_items = 30_000
+def test_10k_items_across_threads_in_order(fast_switching: None, kind: str) -> None:
+    n_items = 10_000
     source: Subject[int] = Subject()
     monitor = Monitor()
     with scheduler_of(kind) as scheduler:
@@ -992,7 +992,7 @@ def test_30k_items_across_threads_in_order(fast_switching: None, kind: str) -> N
 
 
 def test_an_asyncio_loop_as_the_consumer(fast_switching: None) -> None:
-    n_items = 20_000
+    n_items = 8_000
     loop = asyncio.new_event_loop()
     runner = threading.Thread(target=loop.run_forever)
     runner.start()

@@ -16,9 +16,11 @@ down) and ``max_pending`` more wait to be sent, the reader thread blocks (``"blo
 :class:`~rxtweet.handoff.Handoff`): TCP pushes back on X, memory stays bounded. A message
 counts as delivered only when the server acked it; one whose ack does not come within
 ``ack_timeout`` (the connection dropped, the server restarted) or that the server refused
-for a while (503: no JetStream leader yet) is sent again with the same id, so a retry of a
-message that was stored after all is dropped as a duplicate. A refusal that is not
-temporary (4xx) ends the stream with :class:`PublishError`: nothing is dropped silently.
+for a while (503: no JetStream leader yet; 409 "duplicate message id is in process", a
+re-send that came before the first copy was stored; "too many requests") is sent again with
+the same id, so a retry of a message that was stored after all is dropped as a duplicate. A
+refusal that is not temporary (another 4xx) ends the stream with :class:`PublishError`:
+nothing is dropped silently.
 
 **Consuming** (:func:`consume`): a durable pull consumer, shared by every process that names
 the same ``durable`` (each message goes to one of them). A message is acked after the
@@ -95,6 +97,11 @@ DEFAULT_CLOSE_TIMEOUT: Final = 5.0
 #: The first wait before re-sending a message the server refused for now (503), seconds.
 _RETRY_DELAY: Final = 0.25
 _MAX_RETRY_DELAY: Final = 2.0
+#: JetStream's "not now" answers under 500 (``err_code``), re-sent like a 503: 10158, a
+#: publish with this message id is still being stored (after a leader change, a re-send can
+#: come before the first copy is applied; it is answered as a duplicate once it is), and
+#: 10167, the stream's ingest queue is full (the message was not stored).
+_NOT_NOW: Final = frozenset({10158, 10167})
 
 _INSTALL_HINT: Final = "rxtweet.nats needs nats-py: pip install rxtweet[nats]"
 
@@ -535,18 +542,24 @@ class _PublishSession:
         if status is not None:  # 503 no responders: the stream is not there (yet)
             self._retry_later(pending, f"status {status}")
             return
+        # Whatever the answer, the message ends up retried, counted or failing the stream:
+        # this runs as nats-py's callback, which would only log an exception at DEBUG, and
+        # the message has already left inflight.
         try:
             answer = orjson.loads(msg.data)
         except orjson.JSONDecodeError:
+            answer = None
+        if type(answer) is not dict:  # not JetStream's PubAck: not an answer about it
+            log.warning("nats.publish: an ack that is not a JSON object; the message goes again")
             self._retry_later(pending, "an unreadable ack")
             return
-        error = answer.get("error") if type(answer) is dict else None
-        if error:
-            code = int(error.get("code") or 0)
-            if code >= 500 or code == 0:
-                self._retry_later(pending, f"{code} {error.get('description')}")
+        error = answer.get("error")
+        if error is not None:
+            refusal = _refusal(error)
+            if refusal is None:
+                self._retry_later(pending, f"{error.get('code')} {error.get('err_code')}")
                 return
-            self.fatal = PublishError(code, error.get("err_code"), str(error.get("description")))
+            self.fatal = refusal
             self.stats.unconfirmed += 1
             log.error("nats.publish: %s", self.fatal)
             self.handoff.close()
@@ -941,6 +954,30 @@ class _ConsumeWorker:
             return
         stats.acked += 1
         loop.submit(msg.ack())
+
+
+def _refusal(error: object) -> PublishError | None:
+    """The :class:`PublishError` an ack's ``error`` object stands for, or ``None`` when it
+    says "not now" (the message is sent again with its id): a 5xx, no code (or none that
+    reads as a number), or an ``err_code`` of :data:`_NOT_NOW`. An ``error`` that is not
+    an object is a refusal of no known shape."""
+    if type(error) is not dict:
+        return PublishError(0, None, f"an error of no known shape: {error!r:.200}")
+    code = _number(error.get("code"))
+    err_code = _number(error.get("err_code"))
+    if code is None or code == 0 or code >= 500 or err_code in _NOT_NOW:
+        return None
+    return PublishError(code, err_code, str(error.get("description"))[:200])
+
+
+def _number(value: object) -> int | None:
+    """A code of JetStream's answer as an int (it sends ints; a whole float or a string of
+    digits is read as one), else ``None``."""
+    if type(value) is float and value.is_integer():
+        return int(value)
+    if type(value) is str and value.strip().isdigit():
+        return int(value)
+    return value if type(value) is int else None
 
 
 def _is_timeout(exc: BaseException) -> bool:
