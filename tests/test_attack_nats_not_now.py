@@ -1,6 +1,7 @@
-"""Hostile review of the publisher's "not now" answers (``_NOT_NOW``: JetStream err_codes
-10158 "duplicate message id is in process" and 10167 "too many requests", re-sent like a
-503 instead of ending the stream with :class:`PublishError`).
+"""The publisher's reading of JetStream's acks, attacked: the "not now" answers
+(``_NOT_NOW``: err_codes 10158 "duplicate message id is in process" and 10167 "too many
+requests", re-sent like a 503 instead of ending the stream with :class:`PublishError`), and
+acks of every other shape.
 
 Attacked as a hostile server (ack answers of every odd shape) and through the pump's retry
 accounting (same ``Nats-Msg-Id`` on every re-send, ``stats.retried``, late acks, close while

@@ -9,16 +9,14 @@ The worker-process and cluster scenarios are in ``test_nats_workers.py``.
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import subprocess
 import sys
 import threading
 import time
-from collections import Counter, deque
+from collections import Counter
 from typing import Any
 
-import orjson
 import pytest
 from nats_servers import NatsServer, nats_server, stream_messages, tweet_id, wait_for
 
@@ -315,67 +313,3 @@ def test_the_publish_counts_reach_the_metrics_stream_and_prometheus(
         for sample in family.samples
     }
     assert samples.get("rxtweet_nats_published_total") == 200
-
-
-class _Ack:
-    """What nats-py hands ``_on_ack``: the reply subject, headers and the JSON answer."""
-
-    def __init__(self, subject: str, answer: dict[str, Any]) -> None:
-        self.subject = subject
-        self.headers = None
-        self.data = orjson.dumps(answer)
-
-
-def _session_awaiting(token: str) -> Any:
-    """A publish session with one message in flight under ``token`` (no loop, no NATS)."""
-    from rxtweet.handoff import Handoff
-    from rxtweet.nats.jetstream import PublishStats, _Pending, _PublishSession
-
-    session: Any = object.__new__(_PublishSession)
-    session.prefix = "_INBOX.test."
-    session.inflight = {token: _Pending(b'{"data":{}}', {"Nats-Msg-Id": "1"})}
-    session.retries = deque()
-    session.stats = PublishStats()
-    session.handoff = Handoff(4, "block")
-    session.fatal = None
-    session.on_fatal = None
-    session.closing = False
-    session.wake = None
-    return session
-
-
-@pytest.mark.parametrize(
-    ("code", "err_code", "description"),
-    [
-        # After a leader change a re-send can come before the first copy is applied (seen
-        # when a cluster node was killed mid-run: the stream ended with PublishError).
-        (409, 10158, "duplicate message id is in process"),
-        (429, 10167, "too many requests"),
-        (503, 10008, "JetStream system temporarily unavailable"),
-    ],
-)
-def test_a_not_now_answer_is_sent_again_not_a_refusal(
-    code: int, err_code: int, description: str
-) -> None:
-    session = _session_awaiting("7")
-    error = {"code": code, "err_code": err_code, "description": description}
-    asyncio.run(session._on_ack(_Ack("_INBOX.test.7", {"error": error})))
-    assert session.fatal is None
-    assert not session.handoff.closed
-    assert [pending.headers["Nats-Msg-Id"] for _, pending in session.retries] == ["1"]
-    assert session.inflight == {}
-
-
-def test_a_refusal_for_good_ends_the_stream_with_publish_error() -> None:
-    from rxtweet.nats.jetstream import PublishError
-
-    session = _session_awaiting("7")
-    told: list[BaseException] = []
-    session.on_fatal = told.append
-    error = {"code": 400, "err_code": 10071, "description": "wrong last sequence: 5"}
-    asyncio.run(session._on_ack(_Ack("_INBOX.test.7", {"error": error})))
-    assert isinstance(session.fatal, PublishError) and session.fatal.err_code == 10071
-    assert told == [session.fatal]
-    assert session.handoff.closed
-    assert not session.retries
-    assert session.stats.unconfirmed == 1
