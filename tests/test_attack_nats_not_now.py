@@ -149,6 +149,10 @@ def test_an_unhashable_err_code_is_not_a_silent_drop(err_code: Any) -> None:
         b"[]",
         b"42",
         b'"ok"',
+        # Strings str.isdigit takes and int() refuses (a review of the fix found these).
+        _error(code="\u00b2", err_code=10071, description="x"),
+        _error(code="9" * 5000, err_code=10071, description="x"),
+        _error(code=409, err_code="\u00b9" * 5, description="x"),
     ],
     ids=[
         "error-str",
@@ -162,6 +166,9 @@ def test_an_unhashable_err_code_is_not_a_silent_drop(err_code: Any) -> None:
         "answer-list",
         "answer-int",
         "answer-str",
+        "code-superscript",
+        "code-5000-digits",
+        "err-code-superscript",
     ],
 )
 def test_a_malformed_ack_is_not_a_silent_drop(data: bytes) -> None:

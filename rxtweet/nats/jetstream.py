@@ -972,11 +972,15 @@ def _refusal(error: object) -> PublishError | None:
 
 def _number(value: object) -> int | None:
     """A code of JetStream's answer as an int (it sends ints; a whole float or a string of
-    digits is read as one), else ``None``."""
+    up to 9 ASCII digits is read as one), else ``None``. Never raises: ``str.isdigit`` also
+    takes "²", which ``int`` refuses, and ``int`` refuses a string of over 4,300 digits."""
     if type(value) is float and value.is_integer():
         return int(value)
-    if type(value) is str and value.strip().isdigit():
-        return int(value)
+    if type(value) is str:
+        digits = value.strip()
+        if digits.isascii() and digits.isdigit() and len(digits) <= 9:
+            return int(digits)
+        return None
     return value if type(value) is int else None
 
 
